@@ -1,0 +1,3 @@
+from lvmvol.cli import main
+
+main()

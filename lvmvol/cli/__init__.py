@@ -1,0 +1,91 @@
+"""The ``lvmvol`` command group: global options, logging, and the one error handler.
+
+This package is the only code that prints. Each error lvmvol raises on
+purpose becomes one line on stderr and the exit code of its kind (see
+docs/exit-codes.md); a traceback appears only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from lvmvol import __version__
+from lvmvol.errors import LvmvolError
+
+
+class LvmvolGroup(click.Group):
+    """A command group that turns ``LvmvolError`` into a one-line message and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except LvmvolError as error:
+            if ctx.obj is not None and ctx.obj.get("debug"):
+                raise
+            click.echo(f"lvmvol: error: {error}", err=True)
+            ctx.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("lvmvol: interrupted", err=True)
+            ctx.exit(130)
+
+
+class _CommandLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"lvmvol: {record.getMessage()}"
+
+
+def _configure_logging(verbose: bool, debug: bool, dry_run: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_CommandLineFormatter())
+    root = logging.getLogger("lvmvol")
+    root.handlers[:] = [handler]
+    root.propagate = False
+    if debug:
+        root.setLevel(logging.DEBUG)
+    elif verbose or dry_run:
+        root.setLevel(logging.INFO)
+    else:
+        root.setLevel(logging.WARNING)
+
+
+@click.group(cls=LvmvolGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="LVMVOL_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Configuration file (default /etc/lvmvol/config.toml, or $LVMVOL_CONFIG).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show each external command as it runs.")
+@click.option("--debug", is_flag=True, help="Show command output and timings, and tracebacks on errors.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the commands that would change the system instead of running them.",
+)
+@click.version_option(__version__, "--version", prog_name="lvmvol")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool, dry_run: bool) -> None:
+    """Manage data volumes on LVM thin pools: thin volumes, snapshots, mounts."""
+    _configure_logging(verbose, debug, dry_run)
+    ctx.ensure_object(dict)
+    ctx.obj.update(config_path=config_path, debug=debug, dry_run=dry_run)
+
+
+def _register_commands() -> None:
+    from lvmvol.cli import pool, tree, volume
+
+    cli.add_command(pool.pool)
+    cli.add_command(volume.volume)
+    cli.add_command(volume.snapshot_command, name="snapshot")
+    cli.add_command(tree.tree)
+
+
+_register_commands()
+
+
+def main() -> None:
+    cli(prog_name="lvmvol")

@@ -1,0 +1,83 @@
+"""``lvmvol pool``: initialise and list thin pools."""
+
+from __future__ import annotations
+
+import click
+
+from lvmvol.cli.common import confirmer, json_option, operation_context, print_json, report
+from lvmvol.cli.render import pool_table
+from lvmvol.errors import InvalidInput
+from lvmvol.ops import pools
+from lvmvol.ops.inventory import read_inventory
+from lvmvol.units import parse_size
+
+
+@click.group()
+def pool() -> None:
+    """Create and list thin pools."""
+
+
+@pool.command("init")
+@click.argument("devices", nargs=-1, metavar="DEVICE...")
+@click.option("--file", "file_path", type=click.Path(dir_okay=False), help="Back the pool with this sparse file, attached as a loop device, instead of DEVICE.")
+@click.option("--file-size", help="Size of the --file, such as 10G (binary) or 10GB (decimal).")
+@click.option("--vg", help="Volume group to create or reuse (default: vg in the config file, else 'lvmvol').")
+@click.option("--name", "pool_name", help="Name of the thin pool (default: pool in the config file, else 'pool').")
+@click.option("--size", help="Data size of the pool, such as 50G, or a percentage of the volume group such as 80%. Default: all free space.")
+@click.option("--force", is_flag=True, help="Wipe existing signatures (filesystem, partition table) on the devices.")
+@click.option("-y", "--yes", "assume_yes", is_flag=True, help="Do not ask for confirmation (with --force).")
+@json_option
+@click.pass_context
+def init(
+    click_ctx: click.Context,
+    devices: tuple[str, ...],
+    file_path: str | None,
+    file_size: str | None,
+    vg: str | None,
+    pool_name: str | None,
+    size: str | None,
+    force: bool,
+    assume_yes: bool,
+    as_json: bool,
+) -> None:
+    """Make DEVICE... (or a loop-backed --file) into a volume group with a thin pool.
+
+    Running the same command again changes nothing. With another --name it
+    adds a second thin pool to the same volume group.
+    """
+    request = pools.PoolSize.parse(size)
+    if file_path and devices:
+        raise InvalidInput("pass either DEVICE... or --file, not both")
+    if file_path and not file_size:
+        raise InvalidInput("--file needs --file-size", "for example: --file-size 10G")
+    if file_size and not file_path:
+        raise InvalidInput("--file-size needs --file PATH")
+    if not file_path and not devices:
+        raise InvalidInput("no device given", "pass DEVICE..., or --file PATH --file-size SIZE")
+    parsed_file_size = parse_size(file_size, "--file-size") if file_size else None
+
+    ctx = operation_context(click_ctx)
+    default_vg, _, default_name = ctx.config.pool.rpartition("/")
+    vg = vg or default_vg or ctx.config.vg
+    pool_name = pool_name or default_name or "pool"
+    confirm = confirmer(assume_yes)
+
+    if file_path:
+        outcome = pools.init_file_pool(
+            ctx, file_path, parsed_file_size, vg, pool_name, request, force, confirm
+        )
+    else:
+        outcome = pools.init_pool(ctx, list(devices), vg, pool_name, request, force, confirm)
+    report(outcome, as_json, "pool", line=f"{vg}/{outcome.name}")
+
+
+@pool.command("ls")
+@json_option
+@click.pass_context
+def list_pools(click_ctx: click.Context, as_json: bool) -> None:
+    """List the thin pools lvmvol manages, with how full they are."""
+    inventory = read_inventory(operation_context(click_ctx))
+    if as_json:
+        print_json([pool.to_dict() for pool in inventory.pools])
+        return
+    pool_table(inventory.pools)

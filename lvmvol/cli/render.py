@@ -1,0 +1,136 @@
+"""Tables and trees for people, drawn with rich.
+
+rich is imported inside each function so that commands which print no
+table start faster. On a terminal the output has colour and borders; piped,
+it is plain columns without colour, and NO_COLOR is honoured by rich itself.
+"""
+
+from __future__ import annotations
+
+from lvmvol.cli.common import is_terminal
+from lvmvol.ops.inventory import Inventory, Pool, Volume
+from lvmvol.units import format_size
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(soft_wrap=not is_terminal(), highlight=False)
+
+
+def _table(*columns: str):
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD if is_terminal() else None, pad_edge=False, show_edge=False)
+    for column in columns:
+        justify = "right" if column in ("SIZE", "DATA%", "META%", "VOLUMES") else "left"
+        table.add_column(column, justify=justify, no_wrap=True)
+    return table
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def pool_table(pools: list[Pool]) -> None:
+    table = _table("POOL", "VG", "SIZE", "DATA%", "META%", "VOLUMES")
+    for pool in pools:
+        table.add_row(
+            pool.name,
+            pool.vg,
+            format_size(pool.lv.size),
+            _percent(pool.lv.data_percent),
+            _percent(pool.lv.metadata_percent),
+            str(pool.volume_count),
+        )
+    _console().print(table)
+
+
+def _state(volume: Volume) -> str:
+    flags = ["active" if volume.lv.active else "inactive"]
+    if volume.lv.read_only:
+        flags.append("read-only")
+    if volume.incomplete:
+        flags.append("incomplete")
+    return ",".join(flags)
+
+
+def volume_table(volumes: list[Volume]) -> None:
+    table = _table("NAME", "VG", "POOL", "SIZE", "FS", "ORIGIN", "STATE", "MOUNTPOINT")
+    for volume in volumes:
+        table.add_row(
+            volume.name,
+            volume.vg,
+            volume.lv.pool,
+            format_size(volume.lv.size),
+            volume.filesystem,
+            volume.origin or "-",
+            _state(volume),
+            volume.mountpoint or "-",
+        )
+    _console().print(table)
+
+
+def volume_details(volume: Volume, snapshots: list[Volume]) -> None:
+    rows = [
+        ("name", volume.name),
+        ("volume group", volume.vg),
+        ("pool", volume.lv.pool),
+        ("size", f"{format_size(volume.lv.size)} ({volume.lv.size} bytes)"),
+        ("filesystem", volume.filesystem),
+        ("origin", volume.origin or "-"),
+        ("state", _state(volume)),
+        ("device", volume.device if volume.lv.active else "-"),
+        ("mountpoint", ", ".join(entry.mountpoint for entry in volume.mounts) or "-"),
+        ("created", volume.created.isoformat() if volume.created else "-"),
+        ("snapshots", ", ".join(child.name for child in snapshots) or "-"),
+    ]
+    console = _console()
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        console.print(f"{key.ljust(width)}  {value}")
+
+
+def _volume_label(volume: Volume) -> str:
+    parts = [volume.name, format_size(volume.lv.size), volume.filesystem]
+    if not volume.lv.active:
+        parts.append("inactive")
+    if volume.lv.read_only:
+        parts.append("read-only")
+    label = "  ".join(parts)
+    if volume.mountpoint:
+        label += f"  {volume.mountpoint}"
+    return label
+
+
+def inventory_tree(inventory: Inventory) -> None:
+    """Draw pools, their volumes, snapshots under their origins, and mountpoints."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    root = Tree("lvmvol", guide_style="dim")
+    for pool in inventory.pools:
+        pool_label = (
+            f"{pool.full_name}  {format_size(pool.lv.size)}  "
+            f"data {_percent(pool.lv.data_percent)}%  meta {_percent(pool.lv.metadata_percent)}%"
+        )
+        branch = root.add(escape(pool_label))
+        members = [
+            volume for volume in inventory.volumes if volume.vg == pool.vg and volume.lv.pool == pool.name
+        ]
+        names = {volume.name for volume in members}
+        # Roots: volumes without an origin, or whose origin was removed.
+        for volume in members:
+            if volume.origin is None or volume.origin not in names:
+                _add_volume(branch, volume, members)
+    _console().print(root)
+
+
+def _add_volume(parent, volume: Volume, members: list[Volume]) -> None:
+    from rich.markup import escape
+
+    node = parent.add(escape(_volume_label(volume)))
+    for child in members:
+        if child.origin == volume.name:
+            _add_volume(node, child, members)

@@ -1,0 +1,122 @@
+"""``lvmvol volume`` and ``lvmvol snapshot``: thin volumes, their mounts and snapshots."""
+
+from __future__ import annotations
+
+import click
+
+from lvmvol.cli.common import confirmer, json_option, operation_context, print_json, report
+from lvmvol.cli.render import volume_details, volume_table
+from lvmvol.config import FILESYSTEMS
+from lvmvol.ops import snapshots, volumes
+from lvmvol.ops.inventory import read_inventory
+from lvmvol.units import parse_size
+
+pool_option = click.option(
+    "--pool", "pool_spec", metavar="POOL", help="Thin pool as VG/NAME or NAME (default: the configured or only pool)."
+)
+
+
+@click.group()
+def volume() -> None:
+    """Create, list, mount and remove thin volumes."""
+
+
+@volume.command("create")
+@click.argument("name", required=False)
+@click.option("--size", required=True, help="Virtual size, such as 100M or 10G (binary) or 10GB (decimal).")
+@pool_option
+@click.option("--fs", "filesystem", type=click.Choice(FILESYSTEMS), help="Filesystem to make (default: filesystem in the config file, else ext4).")
+@json_option
+@click.pass_context
+def create(
+    click_ctx: click.Context,
+    name: str | None,
+    size: str,
+    pool_spec: str | None,
+    filesystem: str | None,
+    as_json: bool,
+) -> None:
+    """Create a thin volume NAME (a generated name when omitted) and print its name."""
+    size_bytes = parse_size(size)
+    ctx = operation_context(click_ctx)
+    outcome = volumes.create_volume(ctx, name, size_bytes, pool_spec, filesystem)
+    report(outcome, as_json, "volume")
+
+
+@volume.command("ls")
+@json_option
+@click.pass_context
+def list_volumes(click_ctx: click.Context, as_json: bool) -> None:
+    """List volumes and snapshots with size, origin, activation and mountpoint."""
+    inventory = read_inventory(operation_context(click_ctx))
+    if as_json:
+        print_json([volume.to_dict() for volume in inventory.volumes])
+        return
+    volume_table(inventory.volumes)
+
+
+@volume.command("show")
+@click.argument("name")
+@json_option
+@click.pass_context
+def show(click_ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show one volume or snapshot."""
+    inventory = read_inventory(operation_context(click_ctx))
+    found = inventory.volume(name)
+    if as_json:
+        document = found.to_dict()
+        document["snapshots"] = [child.name for child in inventory.children(found)]
+        print_json(document)
+        return
+    volume_details(found, inventory.children(found))
+
+
+@volume.command("mount")
+@click.argument("name")
+@click.argument("mountpoint", required=False, type=click.Path(file_okay=False))
+@json_option
+@click.pass_context
+def mount(click_ctx: click.Context, name: str, mountpoint: str | None, as_json: bool) -> None:
+    """Mount volume NAME at MOUNTPOINT (default: mount_root/NAME) and print the mountpoint."""
+    outcome = volumes.mount_volume(operation_context(click_ctx), name, mountpoint)
+    report(outcome, as_json, "volume", line=outcome.details["mountpoint"])
+
+
+@volume.command("umount")
+@click.argument("name")
+@json_option
+@click.pass_context
+def umount(click_ctx: click.Context, name: str, as_json: bool) -> None:
+    """Unmount volume NAME wherever it is mounted."""
+    outcome = volumes.umount_volume(operation_context(click_ctx), name)
+    report(outcome, as_json, "volume")
+
+
+@volume.command("rm")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.option("--force", is_flag=True, help="Unmount volumes that are mounted, then remove them.")
+@click.option("-y", "--yes", "assume_yes", is_flag=True, help="Do not ask for confirmation (with --force).")
+@json_option
+@click.pass_context
+def remove(click_ctx: click.Context, names: tuple[str, ...], force: bool, assume_yes: bool, as_json: bool) -> None:
+    """Remove volumes or snapshots. A volume in use is refused unless --force."""
+    outcomes = volumes.remove_volumes(operation_context(click_ctx), list(names), force, confirmer(assume_yes))
+    if as_json:
+        print_json([outcome.to_dict() for outcome in outcomes])
+        return
+    for outcome in outcomes:
+        report(outcome, False, "volume")
+
+
+@click.command()
+@click.argument("source")
+@click.argument("name", required=False)
+@json_option
+@click.pass_context
+def snapshot_command(click_ctx: click.Context, source: str, name: str | None, as_json: bool) -> None:
+    """Take a thin snapshot of SOURCE named NAME (default: SOURCE-YYYYmmdd-HHMMSS) and print its name."""
+    outcome = snapshots.create_snapshot(operation_context(click_ctx), source, name)
+    report(outcome, as_json, "snapshot")
+
+
+volume.add_command(snapshot_command, name="snapshot")

@@ -1,0 +1,105 @@
+"""The TOML configuration file: defaults for volume groups, pools, filesystems and timeouts.
+
+The file is optional. Its path is ``--config``, else ``$LVMVOL_CONFIG``, else
+``/etc/lvmvol/config.toml``; a path given by the option or the variable must
+exist, the default one may be missing. Unknown keys and values of the wrong
+type are errors, so a typo never silently falls back to a default.
+docs/config.md lists every key.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from lvmvol.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.9 and 3.10
+    import tomli as tomllib
+
+DEFAULT_PATH = Path("/etc/lvmvol/config.toml")
+ENVIRONMENT_VARIABLE = "LVMVOL_CONFIG"
+
+FILESYSTEMS = ("ext4", "xfs", "none")
+
+
+@dataclass
+class Config:
+    """Settings from the configuration file, with their defaults."""
+
+    # Volume group that `pool init` creates or reuses when --vg is not given.
+    vg: str = "lvmvol"
+    # Default pool for volume commands, as "VG/NAME" or "NAME"; empty means
+    # "the only pool lvmvol manages". `pool init` also takes its default
+    # --name from it.
+    pool: str = ""
+    # Filesystem that `volume create` makes when --fs is not given.
+    filesystem: str = "ext4"
+    # Directory under which `volume mount` creates default mountpoints.
+    mount_root: str = "/var/lib/lvmvol"
+    # Directory for key files that lvmvol generates itself.
+    key_dir: str = "/etc/lvmvol/keys"
+    # Seconds before an external command is killed.
+    command_timeout: float = 120.0
+    # Seconds to wait for a device node to appear through udev.
+    device_timeout: float = 30.0
+    # Path the configuration was read from, or None when defaults are used.
+    source: str | None = None
+
+
+def _check_value(key: str, value: object, default: object, path: Path) -> object:
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: {key} must be a number, not {value!r}")
+        if value <= 0:
+            raise ConfigError(f"{path}: {key} must be greater than zero, not {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: {key} must be a string, not {value!r}")
+    if key == "filesystem" and value not in FILESYSTEMS:
+        raise ConfigError(
+            f"{path}: invalid filesystem {value!r}", f"use one of {', '.join(FILESYSTEMS)}"
+        )
+    if key in ("mount_root", "key_dir") and not value.startswith("/"):
+        raise ConfigError(f"{path}: {key} must be an absolute path, not {value!r}")
+    return value
+
+
+def load_config(path: str | None = None) -> Config:
+    """Read the configuration file and return the settings merged over the defaults.
+
+    Raises ``ConfigError`` when an explicitly named file is missing, the TOML
+    is invalid, a key is unknown, or a value has the wrong type.
+    """
+    explicit = path or os.environ.get(ENVIRONMENT_VARIABLE)
+    config_path = Path(explicit) if explicit else DEFAULT_PATH
+    try:
+        with open(config_path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(
+                f"configuration file {config_path} not found",
+                "create it or pass another path with --config",
+            ) from None
+        return Config()
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{config_path}: invalid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read configuration file {config_path}: {error.strerror}") from None
+
+    defaults = Config()
+    known = {item.name for item in fields(Config) if item.name != "source"}
+    values: dict[str, object] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(
+                f"{config_path}: unknown key {key!r}",
+                f"known keys: {', '.join(sorted(known))}",
+            )
+        values[key] = _check_value(key, value, getattr(defaults, key), config_path)
+    return Config(**values, source=str(config_path))

@@ -1,0 +1,325 @@
+"""lvm2 commands: the argv lvmvol runs and the JSON reports it reads back.
+
+Reports come from ``lvs``/``vgs``/``pvs --reportformat json --units b
+--nosuffix`` and are read by field name, never by column position or message
+text. lvm2 2.03 prints every value as a string in that format; the parsers
+here convert them. Commands that could prompt get ``--yes`` only after lvmvol
+has checked what the prompt would protect; the rest run with standard input
+closed, so a prompt reads end-of-file and lvm2 answers "no".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lvmvol.runner import Runner
+
+REPORT_OPTIONS = ["--reportformat", "json", "--units", "b", "--nosuffix"]
+
+LV_FIELDS = [
+    "lv_name",
+    "vg_name",
+    "lv_uuid",
+    "lv_attr",
+    "lv_size",
+    "segtype",
+    "pool_lv",
+    "origin",
+    "lv_tags",
+    "lv_time",
+    "lv_active",
+    "lv_device_open",
+    "lv_skip_activation",
+    "lv_dm_path",
+    "lv_kernel_major",
+    "lv_kernel_minor",
+    "data_percent",
+    "metadata_percent",
+    "lv_metadata_size",
+    "vg_extent_size",
+    "vg_free",
+    "vg_size",
+]
+
+VG_FIELDS = [
+    "vg_name",
+    "vg_size",
+    "vg_free",
+    "vg_extent_size",
+    "vg_extent_count",
+    "vg_free_count",
+    "vg_tags",
+    "pv_count",
+]
+
+PV_FIELDS = ["pv_name", "vg_name", "pv_uuid", "pv_size", "dev_size"]
+
+
+@dataclass
+class LogicalVolume:
+    """One row of ``lvs``: a thin pool, a thin volume or another LV."""
+
+    name: str
+    vg: str
+    uuid: str
+    attr: str
+    size: int
+    segtype: str
+    pool: str
+    origin: str
+    tags: list[str]
+    created: datetime | None
+    active: bool
+    open: bool
+    skip_activation: bool
+    dm_path: str
+    major: int | None
+    minor: int | None
+    data_percent: float | None
+    metadata_percent: float | None
+    metadata_size: int
+    extent_size: int
+    vg_free: int
+    vg_size: int
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.vg}/{self.name}"
+
+    @property
+    def read_only(self) -> bool:
+        return len(self.attr) > 1 and self.attr[1] == "r"
+
+
+@dataclass
+class VolumeGroup:
+    name: str
+    size: int
+    free: int
+    extent_size: int
+    extent_count: int
+    free_count: int
+    tags: list[str] = field(default_factory=list)
+    pv_count: int = 0
+
+
+@dataclass
+class PhysicalVolume:
+    name: str
+    vg: str
+    uuid: str
+    size: int
+
+
+def _number(text: str) -> int:
+    return int(float(text)) if text else 0
+
+
+def _percent(text: str) -> float | None:
+    return float(text) if text not in ("", None) else None
+
+
+def _kernel_number(text: str) -> int | None:
+    value = int(text) if text not in ("", None) else -1
+    return value if value >= 0 else None
+
+
+def _tags(text: str) -> list[str]:
+    return [tag for tag in text.split(",") if tag] if text else []
+
+
+def _time(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S %z")
+    except ValueError:
+        return None
+
+
+def parse_report(output: str, kind: str) -> list[dict[str, str]]:
+    """Return the rows of one ``--reportformat json`` report of ``kind`` ("lv", "vg", "pv")."""
+    if not output.strip():
+        return []
+    document = json.loads(output)
+    rows: list[dict[str, str]] = []
+    for section in document.get("report", []):
+        rows.extend(section.get(kind, []))
+    return rows
+
+
+def parse_lv(row: dict[str, str]) -> LogicalVolume:
+    return LogicalVolume(
+        name=row["lv_name"],
+        vg=row["vg_name"],
+        uuid=row.get("lv_uuid", ""),
+        attr=row.get("lv_attr", ""),
+        size=_number(row.get("lv_size", "")),
+        segtype=row.get("segtype", ""),
+        pool=row.get("pool_lv", ""),
+        origin=row.get("origin", ""),
+        tags=_tags(row.get("lv_tags", "")),
+        created=_time(row.get("lv_time", "")),
+        active=row.get("lv_active", "") == "active",
+        open=row.get("lv_device_open", "") == "open",
+        skip_activation=bool(row.get("lv_skip_activation", "")),
+        dm_path=row.get("lv_dm_path", ""),
+        major=_kernel_number(row.get("lv_kernel_major", "")),
+        minor=_kernel_number(row.get("lv_kernel_minor", "")),
+        data_percent=_percent(row.get("data_percent", "")),
+        metadata_percent=_percent(row.get("metadata_percent", "")),
+        metadata_size=_number(row.get("lv_metadata_size", "")),
+        extent_size=_number(row.get("vg_extent_size", "")),
+        vg_free=_number(row.get("vg_free", "")),
+        vg_size=_number(row.get("vg_size", "")),
+    )
+
+
+def parse_vg(row: dict[str, str]) -> VolumeGroup:
+    return VolumeGroup(
+        name=row["vg_name"],
+        size=_number(row.get("vg_size", "")),
+        free=_number(row.get("vg_free", "")),
+        extent_size=_number(row.get("vg_extent_size", "")),
+        extent_count=_number(row.get("vg_extent_count", "")),
+        free_count=_number(row.get("vg_free_count", "")),
+        tags=_tags(row.get("vg_tags", "")),
+        pv_count=_number(row.get("pv_count", "")),
+    )
+
+
+def parse_pv(row: dict[str, str]) -> PhysicalVolume:
+    return PhysicalVolume(
+        name=row["pv_name"],
+        vg=row.get("vg_name", ""),
+        uuid=row.get("pv_uuid", ""),
+        size=_number(row.get("pv_size", "") or row.get("dev_size", "")),
+    )
+
+
+def list_lvs(runner: Runner, vg: str | None = None, hidden: bool = False) -> list[LogicalVolume]:
+    """Return every LV (or those of ``vg``) from one ``lvs`` call."""
+    argv = ["lvs", *REPORT_OPTIONS, "-o", ",".join(LV_FIELDS)]
+    if hidden:
+        argv.append("-a")
+    if vg:
+        argv.append(vg)
+    result = runner.run(argv, mutating=False)
+    return [parse_lv(row) for row in parse_report(result.stdout, "lv")]
+
+
+def list_vgs(runner: Runner) -> list[VolumeGroup]:
+    result = runner.run(["vgs", *REPORT_OPTIONS, "-o", ",".join(VG_FIELDS)], mutating=False)
+    return [parse_vg(row) for row in parse_report(result.stdout, "vg")]
+
+
+def list_pvs(runner: Runner) -> list[PhysicalVolume]:
+    result = runner.run(["pvs", *REPORT_OPTIONS, "-o", ",".join(PV_FIELDS)], mutating=False)
+    return [parse_pv(row) for row in parse_report(result.stdout, "pv")]
+
+
+def pvcreate(runner: Runner, device: str) -> None:
+    # No --yes: lvmvol has checked the device for signatures first, and a
+    # prompt about anything it missed reads end-of-file and fails safe.
+    runner.run(["pvcreate", device], mutating=True)
+
+
+def vgcreate(runner: Runner, vg: str, devices: list[str], tags: list[str]) -> None:
+    argv = ["vgcreate"]
+    for tag in tags:
+        argv += ["--addtag", tag]
+    runner.run([*argv, vg, *devices], mutating=True)
+
+
+def vgextend(runner: Runner, vg: str, devices: list[str]) -> None:
+    runner.run(["vgextend", vg, *devices], mutating=True)
+
+
+def add_vg_tags(runner: Runner, vg: str, tags: list[str]) -> None:
+    argv = ["vgchange"]
+    for tag in tags:
+        argv += ["--addtag", tag]
+    runner.run([*argv, vg], mutating=True)
+
+
+def create_thin_pool(
+    runner: Runner, vg: str, name: str, data_size: int, metadata_size: int, tags: list[str]
+) -> None:
+    argv = [
+        "lvcreate",
+        "--type", "thin-pool",
+        "--size", f"{data_size}b",
+        "--poolmetadatasize", f"{metadata_size}b",
+        "--name", name,
+        "--wipesignatures", "y",
+        "--yes",
+    ]
+    for tag in tags:
+        argv += ["--addtag", tag]
+    runner.run([*argv, vg], mutating=True)
+
+
+def create_thin_volume(
+    runner: Runner, vg: str, pool: str, name: str, size: int, tags: list[str]
+) -> None:
+    """Create a thin volume; ``--yes`` with ``--wipesignatures y`` clears what old data held."""
+    argv = [
+        "lvcreate",
+        "--type", "thin",
+        "--virtualsize", f"{size}b",
+        "--thinpool", pool,
+        "--name", name,
+        "--wipesignatures", "y",
+        "--yes",
+    ]
+    for tag in tags:
+        argv += ["--addtag", tag]
+    runner.run([*argv, vg], mutating=True)
+
+
+def create_thin_snapshot(runner: Runner, vg: str, origin: str, name: str, tags: list[str]) -> None:
+    """Create an active thin snapshot of ``vg/origin``.
+
+    ``--setactivationskip n`` clears the flag lvm2 sets on thin snapshots by
+    default, which would leave the snapshot inactive with no device node.
+    No signature wiping here: the snapshot shares the origin's data.
+    """
+    argv = [
+        "lvcreate",
+        "--snapshot",
+        "--name", name,
+        "--setactivationskip", "n",
+        "--yes",
+    ]
+    for tag in tags:
+        argv += ["--addtag", tag]
+    runner.run([*argv, f"{vg}/{origin}"], mutating=True)
+
+
+def activate(runner: Runner, vg: str, name: str) -> None:
+    """Activate ``vg/name``; ``--ignoreactivationskip`` also covers LVs made by other tools."""
+    runner.run(
+        ["lvchange", "--activate", "y", "--ignoreactivationskip", f"{vg}/{name}"],
+        mutating=True,
+    )
+
+
+def deactivate(runner: Runner, vg: str, name: str) -> None:
+    runner.run(["lvchange", "--activate", "n", f"{vg}/{name}"], mutating=True)
+
+
+def change_tags(runner: Runner, vg: str, name: str, add: list[str], remove: list[str]) -> None:
+    argv = ["lvchange"]
+    for tag in add:
+        argv += ["--addtag", tag]
+    for tag in remove:
+        argv += ["--deltag", tag]
+    runner.run([*argv, f"{vg}/{name}"], mutating=True)
+
+
+def remove_lv(runner: Runner, vg: str, name: str) -> None:
+    """Remove ``vg/name``. Callers check first that nothing holds it open."""
+    runner.run(["lvremove", "--yes", f"{vg}/{name}"], mutating=True)
+

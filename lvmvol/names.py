@@ -1,0 +1,137 @@
+"""Validation of volume group and volume names, and the device-mapper names made from them.
+
+lvm2 checks names only when the command that uses them runs, which can be
+after other steps have already changed the system. lvmvol applies the same
+rules first, so a bad name fails before anything runs, with the rule it breaks.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+
+from lvmvol.errors import InvalidInput
+
+_ALLOWED = re.compile(r"^[A-Za-z0-9+_.-]+$")
+
+# lvm2 2.03 rejects LV names that contain these strings anywhere, because it
+# names its hidden sub-LVs with them (thin pool data and metadata, RAID images).
+RESERVED_LV_STRINGS = (
+    "_cdata",
+    "_cmeta",
+    "_corig",
+    "_cpool",
+    "_cvol",
+    "_imeta",
+    "_iorig",
+    "_mimage",
+    "_mlog",
+    "_pmspare",
+    "_rimage",
+    "_rmeta",
+    "_tdata",
+    "_tmeta",
+    "_vdata",
+    "_vorigin",
+    "_wcorig",
+)
+RESERVED_LV_PREFIXES = ("snapshot", "pvmove")
+
+# The kernel's device-mapper name limit (DM_NAME_LEN is 128, including the NUL).
+DM_NAME_MAX = 127
+# lvm2's own limit for VG and LV names (NAME_LEN is 128, including the NUL).
+LVM_NAME_MAX = 127
+
+CRYPT_MAPPING_PREFIX = "luks-"
+
+
+def _check_common(name: str, kind: str) -> None:
+    if not name:
+        raise InvalidInput(f"{kind} name must not be empty")
+    if not _ALLOWED.match(name):
+        bad = sorted({char for char in name if not _ALLOWED.match(char)})
+        shown = ", ".join("space" if char == " " else repr(char) for char in bad)
+        raise InvalidInput(
+            f"invalid {kind} name {name!r}: it contains {shown}, which LVM does not allow",
+            "use only letters, digits and + _ . -",
+        )
+    if name.startswith("-"):
+        raise InvalidInput(f"invalid {kind} name {name!r}: it must not start with '-'")
+    if name in (".", ".."):
+        raise InvalidInput(f"invalid {kind} name {name!r}: '.' and '..' are reserved")
+    if len(name) > LVM_NAME_MAX:
+        raise InvalidInput(
+            f"invalid {kind} name {name[:20]!r}...: {len(name)} characters, "
+            f"the maximum is {LVM_NAME_MAX}"
+        )
+
+
+def dm_name(vg: str, lv: str) -> str:
+    """Return the device-mapper name lvm2 gives ``vg/lv``: hyphens doubled, joined by one."""
+    return f"{vg.replace('-', '--')}-{lv.replace('-', '--')}"
+
+
+def lv_device_path(vg: str, lv: str) -> str:
+    """Return the /dev/mapper node of ``vg/lv``."""
+    return f"/dev/mapper/{dm_name(vg, lv)}"
+
+
+def crypt_mapping_name(vg: str, lv: str) -> str:
+    """Return the name of the dm-crypt mapping lvmvol opens on ``vg/lv``."""
+    return CRYPT_MAPPING_PREFIX + dm_name(vg, lv)
+
+
+def validate_vg_name(name: str) -> None:
+    """Raise ``InvalidInput`` naming the broken rule unless ``name`` is a valid VG name."""
+    _check_common(name, "volume group")
+
+
+def validate_lv_name(name: str, vg: str | None = None, kind: str = "volume") -> None:
+    """Raise ``InvalidInput`` naming the broken rule unless ``name`` is a valid LV name.
+
+    With ``vg`` given, also check that the dm-crypt mapping name that lvmvol
+    would derive from ``vg/name`` fits the kernel's device-mapper name limit,
+    so that a volume can always be encrypted later.
+    """
+    _check_common(name, kind)
+    for prefix in RESERVED_LV_PREFIXES:
+        if name.startswith(prefix):
+            raise InvalidInput(
+                f"invalid {kind} name {name!r}: names starting with {prefix!r} "
+                "are reserved by LVM",
+                "choose another name",
+            )
+    for reserved in RESERVED_LV_STRINGS:
+        if reserved in name:
+            raise InvalidInput(
+                f"invalid {kind} name {name!r}: it contains {reserved!r}, "
+                "which LVM reserves for internal volumes",
+                "choose another name",
+            )
+    if vg is not None:
+        mapping = crypt_mapping_name(vg, name)
+        if len(mapping) > DM_NAME_MAX:
+            room = DM_NAME_MAX - len(crypt_mapping_name(vg, ""))
+            raise InvalidInput(
+                f"invalid {kind} name {name[:20]!r}...: the device-mapper name "
+                f"{mapping[:30]!r}... would be {len(mapping)} characters and the "
+                f"kernel allows {DM_NAME_MAX}",
+                f"use at most {room} characters in volume group {vg!r} "
+                "(each '-' counts twice)",
+            )
+
+
+def generate_volume_name() -> str:
+    """Return a new random volume name such as ``vol-3f9a1c2e``."""
+    return f"vol-{secrets.token_hex(4)}"
+
+
+def generate_snapshot_name(source: str, now: datetime | None = None) -> str:
+    """Return a snapshot name made from the source and the time: ``db-20261204-183000``.
+
+    Seconds resolution lets a cron job take one snapshot a minute or less
+    often without choosing names; a clash is reported by the create step.
+    """
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return f"{source}-{stamp}"

@@ -1,0 +1,208 @@
+"""What lvmvol manages right now: pools and volumes from one ``lvs`` call, mounts from the kernel.
+
+Nothing here is cached between commands. Each command reads the inventory,
+decides, acts, and reads again where it must verify.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lvmvol import lvm, tags
+from lvmvol.errors import InvalidInput, NotFound
+from lvmvol.mounts import MountEntry, mounts_of, read_mount_table
+from lvmvol.ops.context import Context
+
+
+@dataclass
+class Pool:
+    """A thin pool that lvmvol manages."""
+
+    lv: lvm.LogicalVolume
+    volume_count: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.lv.name
+
+    @property
+    def vg(self) -> str:
+        return self.lv.vg
+
+    @property
+    def full_name(self) -> str:
+        return self.lv.full_name
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "vg": self.vg,
+            "size_bytes": self.lv.size,
+            "data_percent": self.lv.data_percent,
+            "metadata_percent": self.lv.metadata_percent,
+            "metadata_size_bytes": self.lv.metadata_size,
+            "volumes": self.volume_count,
+            "vg_free_bytes": self.lv.vg_free,
+        }
+
+
+@dataclass
+class Volume:
+    """A thin volume or snapshot that lvmvol manages, with its mounts."""
+
+    lv: lvm.LogicalVolume
+    mounts: list[MountEntry] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.lv.name
+
+    @property
+    def vg(self) -> str:
+        return self.lv.vg
+
+    @property
+    def full_name(self) -> str:
+        return self.lv.full_name
+
+    @property
+    def settings(self) -> dict[str, str]:
+        return tags.parse_settings(self.lv.tags)
+
+    @property
+    def filesystem(self) -> str:
+        return self.settings.get(tags.FILESYSTEM, "none")
+
+    @property
+    def encrypted(self) -> bool:
+        return False
+
+    @property
+    def incomplete(self) -> bool:
+        return tags.INCOMPLETE in self.lv.tags
+
+    @property
+    def origin(self) -> str | None:
+        return self.lv.origin or None
+
+    @property
+    def device(self) -> str:
+        return self.lv.dm_path
+
+    @property
+    def mountpoint(self) -> str | None:
+        return self.mounts[0].mountpoint if self.mounts else None
+
+    @property
+    def created(self) -> datetime | None:
+        return self.lv.created
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "vg": self.vg,
+            "pool": self.lv.pool,
+            "size_bytes": self.lv.size,
+            "filesystem": self.filesystem,
+            "encrypted": self.encrypted,
+            "origin": self.origin,
+            "active": self.lv.active,
+            "open": self.lv.open,
+            "read_only": self.lv.read_only,
+            "mountpoint": self.mountpoint,
+            "mountpoints": [entry.mountpoint for entry in self.mounts],
+            "device": self.device if self.lv.active else None,
+            "created": self.created.isoformat() if self.created else None,
+            "incomplete": self.incomplete,
+        }
+
+
+@dataclass
+class Inventory:
+    pools: list[Pool]
+    volumes: list[Volume]
+    # Every LV lvm2 reported, lvmvol's or not, to detect name clashes.
+    all_lvs: list[lvm.LogicalVolume]
+
+    def find_lv(self, vg: str, name: str) -> lvm.LogicalVolume | None:
+        for lv in self.all_lvs:
+            if lv.vg == vg and lv.name == name:
+                return lv
+        return None
+
+    def find_volume(self, spec: str) -> Volume | None:
+        """Return the volume named ``NAME`` or ``VG/NAME``; None when there is none.
+
+        Raises ``InvalidInput`` when a bare name matches volumes in several VGs.
+        """
+        vg, _, name = spec.rpartition("/")
+        matches = [
+            volume for volume in self.volumes if volume.name == name and (not vg or volume.vg == vg)
+        ]
+        if len(matches) > 1:
+            names = ", ".join(volume.full_name for volume in matches)
+            raise InvalidInput(
+                f"volume name {spec!r} is ambiguous: {names}", "pass it as VG/NAME"
+            )
+        return matches[0] if matches else None
+
+    def volume(self, spec: str) -> Volume:
+        """Return the volume named ``spec``; raise ``NotFound`` listing what exists otherwise."""
+        found = self.find_volume(spec)
+        if found is None:
+            raise NotFound(f"volume {spec!r} not found", "list volumes with: lvmvol volume ls")
+        return found
+
+    def children(self, volume: Volume) -> list[Volume]:
+        """Return the snapshots whose origin is ``volume``."""
+        return [
+            other for other in self.volumes if other.vg == volume.vg and other.origin == volume.name
+        ]
+
+    def resolve_pool(self, spec: str | None, default: str = "") -> Pool:
+        """Return the pool for ``--pool spec``.
+
+        Without ``spec``: the configured default, else the only pool lvmvol
+        manages. Raises ``NotFound`` or ``InvalidInput`` with the pools that
+        exist when the choice is missing or ambiguous.
+        """
+        wanted = spec or default
+        known = ", ".join(pool.full_name for pool in self.pools) or "none"
+        if not wanted:
+            if len(self.pools) == 1:
+                return self.pools[0]
+            if not self.pools:
+                raise NotFound(
+                    "no thin pool managed by lvmvol exists",
+                    "create one with: lvmvol pool init DEVICE (or --file PATH --file-size SIZE)",
+                )
+            raise InvalidInput(
+                f"several pools exist ({known}) and no default is configured",
+                "pass --pool VG/NAME or set pool in the config file",
+            )
+        vg, _, name = wanted.rpartition("/")
+        matches = [pool for pool in self.pools if pool.name == name and (not vg or pool.vg == vg)]
+        if not matches:
+            raise NotFound(f"pool {wanted!r} not found (pools: {known})", "check --pool")
+        if len(matches) > 1:
+            raise InvalidInput(f"pool name {wanted!r} is ambiguous ({known})", "pass it as VG/NAME")
+        return matches[0]
+
+
+def read_inventory(ctx: Context) -> Inventory:
+    """Read all pools and volumes with one ``lvs`` call and the kernel's mount table."""
+    all_lvs = lvm.list_lvs(ctx.runner)
+    mount_table = read_mount_table()
+
+    pools = [Pool(lv) for lv in all_lvs if lv.segtype == "thin-pool" and tags.POOL in lv.tags]
+    volumes = [
+        Volume(lv, mounts_of(mount_table, lv.major, lv.minor))
+        for lv in all_lvs
+        if tags.VOLUME in lv.tags
+    ]
+    for pool in pools:
+        pool.volume_count = sum(
+            1 for volume in volumes if volume.vg == pool.vg and volume.lv.pool == pool.name
+        )
+    return Inventory(pools=pools, volumes=volumes, all_lvs=all_lvs)

@@ -1,0 +1,67 @@
+"""LV and VG tags that mark what lvmvol manages and store each volume's settings.
+
+LVM metadata is lvmvol's only record of its volumes, so every setting that a
+later command needs (filesystem, encryption, key file path) is a tag on the
+LV. lvm2 accepts the characters ``A-Za-z0-9_+.-/=!:#&`` in tags; a value with
+other characters (a space in a path, say) is stored with each such byte
+written as ``:XX`` in hexadecimal, and ``:`` itself as ``:3a``.
+"""
+
+from __future__ import annotations
+
+import re
+
+PREFIX = "lvmvol."
+
+# Marks a thin pool that lvmvol created or adopted.
+POOL = PREFIX + "pool"
+# Marks a thin volume or snapshot that lvmvol manages.
+VOLUME = PREFIX + "volume"
+# Set from lvcreate until the volume's filesystem exists, so that a re-run
+# after a crash finishes the volume instead of treating it as complete.
+INCOMPLETE = PREFIX + "incomplete"
+# Settings with a value: lvmvol.fs=ext4.
+FILESYSTEM = "fs"
+# VG tag: the backing file of a loop device that is a PV of this VG.
+LOOP_FILE = "loopfile"
+
+_PLAIN = re.compile(r"[A-Za-z0-9_+.\-/=]")
+_ESCAPE = re.compile(r":([0-9a-f]{2})")
+
+
+def encode_value(value: str) -> str:
+    """Encode ``value`` into characters lvm2 accepts in a tag."""
+    encoded = []
+    for char in value:
+        if _PLAIN.match(char):
+            encoded.append(char)
+        else:
+            encoded.extend(f":{byte:02x}" for byte in char.encode("utf-8"))
+    return "".join(encoded)
+
+
+def decode_value(encoded: str) -> str:
+    """Reverse ``encode_value``."""
+    raw = bytearray()
+    position = 0
+    for match in _ESCAPE.finditer(encoded):
+        raw += encoded[position:match.start()].encode("utf-8")
+        raw.append(int(match.group(1), 16))
+        position = match.end()
+    raw += encoded[position:].encode("utf-8")
+    return raw.decode("utf-8", errors="replace")
+
+
+def setting_tag(key: str, value: str) -> str:
+    """Return the tag that stores ``key=value``, for example ``lvmvol.fs=ext4``."""
+    return f"{PREFIX}{key}={encode_value(value)}"
+
+
+def parse_settings(tags: list[str]) -> dict[str, str]:
+    """Return the ``key: value`` settings stored in lvmvol tags; other tags are ignored."""
+    settings = {}
+    for tag in tags:
+        if tag.startswith(PREFIX) and "=" in tag:
+            key, _, value = tag[len(PREFIX):].partition("=")
+            settings[key] = decode_value(value)
+    return settings
