@@ -17,7 +17,23 @@ from lvmvol.errors import LvmvolError
 
 
 class LvmvolGroup(click.Group):
-    """A command group that turns ``LvmvolError`` into a one-line message and an exit code."""
+    """A command group that turns every expected error into one line on stderr and an exit code."""
+
+    def main(self, *args, **kwargs):
+        """Run the command; print usage errors as one line instead of Click's usage block."""
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as error:
+            where = error.ctx.command_path if error.ctx is not None else "lvmvol"
+            click.echo(f"lvmvol: error: {error.format_message()} (see '{where} --help')", err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            click.echo(f"lvmvol: error: {error.format_message()}", err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("lvmvol: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:
