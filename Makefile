@@ -1,0 +1,94 @@
+# Build and test targets for lvmvol.
+#
+# `make test` is the full check: Debian packages, the virtualenv, the unit
+# tests on the host, then the VM suite on a real kernel with device-mapper.
+# The VM suite boots a throwaway VM with virtme-ng (tests/vm/run-vm)
+# because lvmvol needs dm-thin-pool and dm-crypt, and creating LVM volumes
+# on the host could damage it.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VENV_STAMP := $(VENV)/.installed
+
+# Extra arguments for pytest inside the VM, for example
+#   make vm-test PYTEST_ARGS='-k snapshot -x'
+PYTEST_ARGS ?=
+
+# qemu-system-x86, a Debian kernel and busybox-static are what virtme-ng
+# boots (busybox builds its initramfs). The rest are the tools that lvmvol
+# and the VM suite run inside the VM, which sees the host's root filesystem.
+DEB_PACKAGES := \
+	qemu-system-x86 linux-image-amd64 busybox-static \
+	lvm2 cryptsetup-bin thin-provisioning-tools udev \
+	xfsprogs e2fsprogs kmod util-linux \
+	python3 python3-venv
+
+.PHONY: help deps venv unit vm-test test demo
+
+help:
+	@echo "make deps     install the Debian packages (as root)"
+	@echo "make venv     create .venv with lvmvol, its test extra and virtme-ng"
+	@echo "make unit     run the unit tests on the host"
+	@echo "make vm-test  run the VM suite in a throwaway VM (PYTEST_ARGS='...' for pytest)"
+	@echo "make test     all of the above; fails if any step fails"
+	@echo "make demo     run tests/vm/demo.sh in a throwaway VM"
+
+deps:
+	@missing=""; \
+	for package in $(DEB_PACKAGES); do \
+		status=$$(dpkg-query -W -f='$${Status}' "$$package" 2>/dev/null || true); \
+		if [ "$$status" != "install ok installed" ]; then missing="$$missing $$package"; fi; \
+	done; \
+	if [ -z "$$missing" ]; then \
+		echo "deps: all Debian packages are installed"; \
+		exit 0; \
+	fi; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+		echo "deps: missing Debian packages:$$missing; run 'make deps' as root" >&2; \
+		exit 1; \
+	fi; \
+	echo "deps: installing$$missing"; \
+	apt-get update; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
+
+# The stamp records a finished install, so the venv is rebuilt only when
+# pyproject.toml changes or an earlier install failed part way.
+$(VENV_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -e '.[test]'
+	$(VENV)/bin/python -m pip install virtme-ng
+	touch $@
+
+venv: $(VENV_STAMP)
+
+# pytest exits with 5 when it collects no tests. That is accepted only
+# while tests/unit contains no test files, so a broken collection still fails.
+unit: venv
+	@if [ ! -d tests/unit ]; then \
+		echo "unit: tests/unit does not exist; no unit tests to run"; \
+		exit 0; \
+	fi; \
+	status=0; \
+	$(VENV)/bin/python -m pytest -q tests/unit || status=$$?; \
+	if [ "$$status" -eq 5 ] && [ -z "$$(find tests/unit -name 'test_*.py' -o -name '*_test.py')" ]; then \
+		echo "unit: tests/unit contains no test files yet"; \
+		status=0; \
+	fi; \
+	exit "$$status"
+
+vm-test: venv
+	tests/vm/run-vm python -m pytest -p no:cacheprovider -ra tests/vm $(PYTEST_ARGS)
+
+demo: deps venv
+	tests/vm/run-vm bash tests/vm/demo.sh
+
+# The steps run one after another, also under make -j, and the first one
+# that fails stops the run.
+test: deps
+	$(MAKE) --no-print-directory venv
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory vm-test
