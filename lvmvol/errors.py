@@ -8,6 +8,7 @@ table of codes is in docs/exit-codes.md.
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 
@@ -106,10 +107,17 @@ class LockTimeout(LvmvolError):
 
 
 def _last_meaningful_line(stderr: str) -> str:
-    """Return the last stderr line that is not an lvm2 file-descriptor warning."""
+    """Return the last stderr line that explains a failure.
+
+    lvm2's file-descriptor warnings and its "Run `lvcreate --help' for more
+    information." pointer are skipped, because the reason stands before them.
+    """
     lines = [
         line.strip()
         for line in stderr.splitlines()
-        if line.strip() and "leaked on" not in line
+        if line.strip() and "leaked on" not in line and not _HELP_POINTER.match(line.strip())
     ]
     return lines[-1] if lines else ""
+
+
+_HELP_POINTER = re.compile(r"^Run `\S+ --help' for more information\.$")

@@ -253,7 +253,8 @@ def create_thin_pool(
         "--size", f"{data_size}b",
         "--poolmetadatasize", f"{metadata_size}b",
         "--name", name,
-        "--wipesignatures", "y",
+        # lvm2 rejects --wipesignatures for thin pools; it zeroes the start
+        # of the new metadata LV itself, and --yes answers any wipe prompt.
         "--yes",
     ]
     for tag in tags:

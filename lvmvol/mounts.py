@@ -61,7 +61,10 @@ def parse_mountinfo(text: str) -> list[MountEntry]:
 
 
 def read_mount_table(pid: str = "self") -> list[MountEntry]:
-    return parse_mountinfo(Path(f"/proc/{pid}/mountinfo").read_text())
+    # Mountpoints are bytes to the kernel; surrogateescape keeps a name that
+    # is not UTF-8 from breaking every command on the host.
+    raw = Path(f"/proc/{pid}/mountinfo").read_bytes()
+    return parse_mountinfo(raw.decode("utf-8", errors="surrogateescape"))
 
 
 def mounts_of(entries: list[MountEntry], major: int | None, minor: int | None) -> list[MountEntry]:

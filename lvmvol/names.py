@@ -13,7 +13,7 @@ from datetime import datetime
 
 from lvmvol.errors import InvalidInput
 
-_ALLOWED = re.compile(r"^[A-Za-z0-9+_.-]+$")
+_ALLOWED = re.compile(r"[A-Za-z0-9+_.-]+")
 
 # lvm2 2.03 rejects LV names that contain these strings anywhere, because it
 # names its hidden sub-LVs with them (thin pool data and metadata, RAID images).
@@ -49,8 +49,8 @@ CRYPT_MAPPING_PREFIX = "luks-"
 def _check_common(name: str, kind: str) -> None:
     if not name:
         raise InvalidInput(f"{kind} name must not be empty")
-    if not _ALLOWED.match(name):
-        bad = sorted({char for char in name if not _ALLOWED.match(char)})
+    if not _ALLOWED.fullmatch(name):
+        bad = sorted({char for char in name if not _ALLOWED.fullmatch(char)})
         shown = ", ".join("space" if char == " " else repr(char) for char in bad)
         raise InvalidInput(
             f"invalid {kind} name {name!r}: it contains {shown}, which LVM does not allow",
@@ -120,6 +120,23 @@ def validate_lv_name(name: str, vg: str | None = None, kind: str = "volume") -> 
                 f"use at most {room} characters in volume group {vg!r} "
                 "(each '-' counts twice)",
             )
+
+
+def validate_pool_name(name: str, vg: str) -> None:
+    """Raise ``InvalidInput`` unless ``name`` is a valid thin pool name in ``vg``.
+
+    lvm2 names the pool's hidden device-mapper devices ``VG-NAME-tpool``,
+    ``VG-NAME_tdata`` and ``VG-NAME_tmeta``, which must fit the kernel's limit.
+    """
+    validate_lv_name(name, kind="pool")
+    longest = dm_name(vg, name) + "_tdata"
+    if len(longest) > DM_NAME_MAX:
+        room = DM_NAME_MAX - len(dm_name(vg, "") + "_tdata")
+        raise InvalidInput(
+            f"invalid pool name {name[:20]!r}...: its device-mapper name {longest[:30]!r}... "
+            f"would be {len(longest)} characters and the kernel allows {DM_NAME_MAX}",
+            f"use at most {room} characters in volume group {vg!r} (each '-' counts twice)",
+        )
 
 
 def generate_volume_name() -> str:

@@ -83,10 +83,9 @@ class Runner:
         try:
             completed = subprocess.run(
                 [str(arg) for arg in argv],
-                input=input,
+                input=input.encode("utf-8") if isinstance(input, str) else input,
                 stdin=None if input is not None else subprocess.DEVNULL,
                 capture_output=True,
-                text=not isinstance(input, bytes),
                 env=_command_environment(),
                 timeout=limit,
                 check=False,

@@ -17,7 +17,7 @@ Fractions are allowed (``1.5G``) as long as the result is a whole number of byte
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from lvmvol.errors import InvalidInput
 
@@ -59,7 +59,9 @@ def parse_size(text: str, option: str = "--size") -> int:
     if factor is None:
         raise InvalidInput(f"unknown unit {unit!r} in size {text!r} for {option}", _UNIT_HELP)
     try:
-        exact = Decimal(number) * factor
+        with localcontext() as context:
+            context.prec = len(number) + 40
+            exact = Decimal(number) * factor
     except InvalidOperation:
         raise InvalidInput(f"invalid size {text!r} for {option}", _UNIT_HELP) from None
     if exact != exact.to_integral_value():
@@ -95,9 +97,10 @@ def format_size(size: int | float) -> str:
     """Format bytes in binary units with one decimal: ``100.0 MiB``."""
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(value) < 1024 or unit == "PiB":
-            if unit == "B":
-                return f"{int(value)} B"
+        if unit == "B" and abs(value) < 1024:
+            return f"{int(value)} B"
+        # Round first, so 1048575 bytes shows as 1.0 MiB, not 1024.0 KiB.
+        if abs(round(value, 1)) < 1024 or unit == "PiB":
             return f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")

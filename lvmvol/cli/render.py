@@ -15,7 +15,10 @@ from lvmvol.units import format_size
 def _console():
     from rich.console import Console
 
-    return Console(soft_wrap=not is_terminal(), highlight=False)
+    if is_terminal():
+        return Console(highlight=False)
+    # Piped output keeps whole lines, so scripts never see a cut column.
+    return Console(highlight=False, width=10_000, soft_wrap=True)
 
 
 def _table(*columns: str):

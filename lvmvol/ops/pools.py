@@ -9,7 +9,7 @@ from typing import Callable
 from lvmvol import devices, lvm, tags
 from lvmvol.errors import Conflict, InvalidInput, NotFound
 from lvmvol.mounts import mounts_of, read_mount_table
-from lvmvol.names import validate_lv_name, validate_vg_name
+from lvmvol.names import validate_pool_name, validate_vg_name
 from lvmvol.ops.context import Context, Outcome
 from lvmvol.ops.inventory import Pool, read_inventory
 from lvmvol.units import format_size, parse_percent, parse_size, round_up
@@ -84,7 +84,7 @@ def _check_devices(
     paths: list[str],
     force: bool,
     confirm: Confirm,
-    known_empty: frozenset[str],
+    known_empty: dict[str, int],
 ) -> tuple[list[str], list[str], list[str]]:
     """Classify devices for ``pool init``.
 
@@ -179,16 +179,18 @@ def init_pool(
     force: bool = False,
     confirm: Confirm = lambda question: False,
     vg_tags: list[str] | None = None,
-    known_empty: frozenset[str] = frozenset(),
+    known_empty: dict[str, int] | None = None,
 ) -> Outcome:
     """Make ``device_paths`` physical volumes of ``vg_name`` and create thin pool ``pool_name``.
 
     Idempotent: devices already in the VG and an existing pool of the same
-    size are left alone. ``known_empty`` lists devices this run created
-    itself (a new loop file), which need no signature check.
+    size are left alone. ``known_empty`` maps devices this run created
+    itself (a new loop file) to their sizes; they need no signature check,
+    and in a dry run they do not exist yet.
     """
+    known_empty = known_empty or {}
     validate_vg_name(vg_name)
-    validate_lv_name(pool_name, kind="pool")
+    validate_pool_name(pool_name, vg_name)
     if not device_paths:
         raise InvalidInput("no device given", "pass a device, or --file PATH --file-size SIZE")
 
@@ -206,7 +208,7 @@ def init_pool(
     extent_size = vg.extent_size if vg else 4 * MiB
     data_size = metadata_size = 0
     if pool_lv is None:
-        added_bytes = sum(_device_size(ctx, path) for path in additions)
+        added_bytes = sum(known_empty.get(path) or _device_size(path) for path in additions)
         data_size, metadata_size = _plan_pool_size(vg, request, added_bytes, extent_size)
 
     changed = False
@@ -245,9 +247,7 @@ def init_pool(
     return Outcome(pool_name, changed, details)
 
 
-def _device_size(ctx: Context, path: str) -> int:
-    if not os.path.exists(path):
-        return 0
+def _device_size(path: str) -> int:
     with open(path, "rb") as handle:
         return handle.seek(0, os.SEEK_END)
 
@@ -298,7 +298,7 @@ def init_file_pool(
     fails, the file is detached and removed again.
     """
     validate_vg_name(vg_name)
-    validate_lv_name(pool_name, kind="pool")
+    validate_pool_name(pool_name, vg_name)
     path = os.path.abspath(path)
     if file_size < MIN_FILE_SIZE:
         raise InvalidInput(
@@ -334,7 +334,7 @@ def init_file_pool(
         device = devices.attach_loop(ctx.runner, path) or "<new loop device>"
         attached = True
 
-    known_empty = frozenset({device}) if created or (ctx.dry_run and not loops) else frozenset()
+    known_empty = {device: file_size} if created or (ctx.dry_run and not loops) else {}
     try:
         outcome = init_pool(
             ctx,

@@ -153,12 +153,6 @@ def test_name_too_long(validate, length: int) -> None:
     assert "aaaaaaaaaaaaaaaaaaaa" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="names._ALLOWED is matched with re.match and '$', which also matches before "
-    "a trailing newline, so 'data\\n' passes validation and only lvm2 rejects it, "
-    "after pvcreate and vgcreate have run in pool init",
-)
 @pytest.mark.parametrize("validate", [validate_lv_name, validate_vg_name])
 def test_name_trailing_newline(validate) -> None:
     with pytest.raises(InvalidInput):

@@ -267,12 +267,6 @@ def test_arguments_converted_to_text(tmp_path: Path) -> None:
     assert result.stdout == f"{tmp_path}\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Runner.run decodes output with text=True (strict locale decoding), so a command "
-    "that prints a non-UTF-8 byte (a filesystem label read by blkid, a path in an error) "
-    "raises UnicodeDecodeError instead of returning a result",
-)
 def test_non_utf8_output() -> None:
     result = Runner().run(python("import sys; sys.stdout.buffer.write(b'LABEL=caf\\xe9\\n')"), mutating=False)
     assert result.stdout.startswith("LABEL=caf")
