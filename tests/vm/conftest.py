@@ -148,7 +148,7 @@ def lvmvol_config(tmp_path: Path) -> ConfigFile:
     """The per-test config file that the ``lvmvol`` fixture passes with --config.
 
     Empty by default. ``lvmvol_config["key"] = value`` or
-    ``lvmvol_config.update({...})`` writes TOML; ``write_text`` writes raw text.
+    ``lvmvol_config.update({...})`` writes TOML, and ``write_text`` writes raw text.
     """
     return ConfigFile(tmp_path / "lvmvol.toml")
 
