@@ -23,6 +23,9 @@ GiB = 1024 * MiB
 METADATA_MIN = 4 * MiB
 METADATA_MAX = 15 * GiB
 
+# Where lvm2 2.03 starts a new PV's data area by default (pe_start).
+PV_DATA_OFFSET = 1 * MiB
+
 # A loop-backed pool needs room for lvm2's metadata area, the pool's data and
 # metadata, and the spare metadata LV.
 MIN_FILE_SIZE = 64 * MiB
@@ -135,14 +138,11 @@ def _plan_pool_size(
 ) -> tuple[int, int]:
     """Return (data size, metadata size) in bytes for a new pool.
 
-    ``device_bytes`` is the space the devices being added bring, for a VG
-    that does not exist yet or is being extended.
+    ``device_bytes`` is the space in whole extents that the devices being
+    added bring to the VG (see ``usable_pv_bytes``).
     """
     total = (vg.size if vg else 0) + device_bytes
     free = (vg.free if vg else 0) + device_bytes
-    # lvm2's label and metadata area take about 1 MiB of each new PV.
-    free = max(free - MiB, 0) if device_bytes else free
-    free = free // extent_size * extent_size
 
     if request.size is not None:
         data = round_up(request.size, extent_size)
@@ -208,7 +208,10 @@ def init_pool(
     extent_size = vg.extent_size if vg else 4 * MiB
     data_size = metadata_size = 0
     if pool_lv is None:
-        added_bytes = sum(known_empty.get(path) or _device_size(path) for path in additions)
+        added_bytes = sum(
+            usable_pv_bytes(known_empty.get(path) or _device_size(path), extent_size)
+            for path in additions
+        )
         data_size, metadata_size = _plan_pool_size(vg, request, added_bytes, extent_size)
 
     changed = False
@@ -245,6 +248,17 @@ def init_pool(
     pool = _read_pool(ctx, vg_name, pool_name)
     details["size_bytes"] = pool.lv.size
     return Outcome(pool_name, changed, details)
+
+
+def usable_pv_bytes(device_size: int, extent_size: int) -> int:
+    """Return the bytes a new PV of ``device_size`` adds to a VG, in whole extents.
+
+    lvm2 2.03 starts a PV's data area 1 MiB into the device (pe_start) and
+    counts only whole extents after it, so a 1 GiB device gives 1020 MiB
+    with 4 MiB extents. Percentages of a new VG use this, so that a re-run,
+    which reads the VG's real size, computes the same pool size.
+    """
+    return max(device_size - PV_DATA_OFFSET, 0) // extent_size * extent_size
 
 
 def _device_size(path: str) -> int:
