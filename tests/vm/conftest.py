@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 import pytest
 
+from .forked_cli import run_forked
 from .helpers import (
     ConfigFile,
     LoopDevice,
@@ -155,11 +156,12 @@ def lvmvol_config(tmp_path: Path) -> ConfigFile:
 
 @pytest.fixture
 def lvmvol(lvmvol_config: ConfigFile) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Return a function that runs the lvmvol CLI in a subprocess.
+    """Return a function that runs the lvmvol CLI in a child process.
 
     ``lvmvol(*args, input=None, check=True, env=None, timeout=300)`` runs
-    ``python -m lvmvol --config FILE *args`` with stdout and stderr captured
-    as text. stdin is closed unless ``input`` is given, so a prompt fails
+    ``lvmvol --config FILE *args`` with stdout and stderr captured as text,
+    in a forked child of this process (see forked_cli.py), or as
+    ``python -m lvmvol`` when LVMVOL_TEST_SUBPROCESS=1. stdin is closed unless ``input`` is given, so a prompt fails
     instead of waiting. ``env`` adds variables to the environment. With
     ``check``, a non-zero exit code raises AssertionError that shows argv,
     the exit code, stdout and stderr.
@@ -172,8 +174,13 @@ def lvmvol(lvmvol_config: ConfigFile) -> Callable[..., subprocess.CompletedProce
         env: Mapping[str, str] | None = None,
         timeout: float = 300,
     ) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "lvmvol", "--config", str(lvmvol_config.path), *args]
-        result = run_command(argv, input=input, check=False, env=env, timeout=timeout)
+        cli_args = ["--config", str(lvmvol_config.path), *args]
+        if os.environ.get("LVMVOL_TEST_SUBPROCESS") == "1":
+            argv = [sys.executable, "-m", "lvmvol", *cli_args]
+            result = run_command(argv, input=input, check=False, env=env, timeout=timeout)
+        else:
+            argv = ["lvmvol", *cli_args]
+            result = run_forked(cli_args, input=input, env=env, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(
                 "lvmvol failed\n"
