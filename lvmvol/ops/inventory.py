@@ -17,12 +17,10 @@ from lvmvol.names import crypt_mapping_name
 from lvmvol.ops.context import Context
 
 
-@dataclass
-class Pool:
-    """A thin pool that lvmvol manages."""
+class _NamedByLV:
+    """Name properties shared by pools and volumes, read from their LV."""
 
     lv: lvm.LogicalVolume
-    volume_count: int = 0
 
     @property
     def name(self) -> str:
@@ -35,6 +33,14 @@ class Pool:
     @property
     def full_name(self) -> str:
         return self.lv.full_name
+
+
+@dataclass
+class Pool(_NamedByLV):
+    """A thin pool that lvmvol manages."""
+
+    lv: lvm.LogicalVolume
+    volume_count: int = 0
 
     def to_dict(self) -> dict:
         return {
@@ -50,23 +56,11 @@ class Pool:
 
 
 @dataclass
-class Volume:
+class Volume(_NamedByLV):
     """A thin volume or snapshot that lvmvol manages, with its mounts."""
 
     lv: lvm.LogicalVolume
     mounts: list[MountEntry] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.lv.name
-
-    @property
-    def vg(self) -> str:
-        return self.lv.vg
-
-    @property
-    def full_name(self) -> str:
-        return self.lv.full_name
 
     @property
     def settings(self) -> dict[str, str]:

@@ -15,7 +15,9 @@ from .lvmvol_fixtures import (  # noqa: F401
     lv_row,
     mount_root,
     mountpoints_of,
+    read_file,
     thin_pool,
+    write_file,
 )
 
 MiB = 1024 * 1024
@@ -39,17 +41,6 @@ def key_opens(device: str, key_file: str) -> bool:
     )
     return result.returncode == 0
 
-
-def write_file(directory: str, name: str, text: str) -> None:
-    with open(os.path.join(directory, name), "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def read_file(directory: str, name: str) -> str:
-    with open(os.path.join(directory, name)) as handle:
-        return handle.read()
 
 
 def test_create_luks_with_key_file(thin_pool, lvmvol, tmp_path):
