@@ -267,3 +267,71 @@ def test_allow_discards_recorded_and_used(thin_pool, lvmvol, tmp_path):
     assert json_output(lvmvol("volume", "show", "trim", "--json"))["allow_discards"] is True
     lvmvol("volume", "umount", "trim")
     lvmvol("volume", "umount", "notrim")
+
+
+def run_on_terminal(argv: list[str], answers: list[tuple[str, str]], timeout: float = 300) -> tuple[int, str]:
+    """Run ``argv`` on a new pseudo-terminal, typing each answer once its prompt appears.
+
+    Returns the exit code and everything the terminal showed.
+    """
+    import fcntl
+    import select
+    import subprocess
+    import termios
+    import time
+
+    main_fd, terminal_fd = os.openpty()
+
+    def become_terminal_owner() -> None:
+        os.setsid()
+        fcntl.ioctl(terminal_fd, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        argv, stdin=terminal_fd, stdout=terminal_fd, stderr=terminal_fd, preexec_fn=become_terminal_owner
+    )
+    os.close(terminal_fd)
+    shown = ""
+    answered_up_to = 0
+    pending = list(answers)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main_fd], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(main_fd, 4096).decode("utf-8", errors="replace")
+            except OSError:  # the terminal closed because the process ended
+                break
+            if not chunk:
+                break
+            shown += chunk
+        elif process.poll() is not None:
+            break
+        if pending and pending[0][0] in shown[answered_up_to:]:
+            _, answer = pending.pop(0)
+            answered_up_to = len(shown)
+            os.write(main_fd, (answer + "\n").encode())
+    os.close(main_fd)
+    return process.wait(timeout=60), shown
+
+
+def test_passphrase_asked_twice_on_terminal(thin_pool, lvmvol_config):
+    import sys
+
+    base = [sys.executable, "-m", "lvmvol", "--config", str(lvmvol_config.path)]
+
+    code, shown = run_on_terminal(
+        [*base, "volume", "create", "typed", "--size", "64M", "--passphrase"],
+        [("Passphrase:", "typed secret"), ("Repeat for confirmation:", "typed secret")],
+    )
+
+    assert code == 0, shown
+    assert "typed secret" not in shown
+    device = lv_row(thin_pool.vg, "typed")["lv_dm_path"]
+    check = run_command(["cryptsetup", "open", "--test-passphrase", "--key-file", "-", device], input="typed secret", check=False)
+    assert check.returncode == 0
+    code, shown = run_on_terminal(
+        [*base, "volume", "mount", "typed", "--passphrase"], [("Passphrase:", "typed secret")]
+    )
+    assert code == 0, shown
+    assert os.path.exists(f"/dev/mapper/luks-{thin_pool.vg}-typed")
+    run_command([*base, "volume", "umount", "typed"])
