@@ -48,10 +48,17 @@ def read_key(key_file: str | None, passphrase: bool, passphrase_stdin: bool, con
     A passphrase is read from the terminal (twice when ``confirm``) or from
     standard input; one trailing newline from standard input is dropped.
     """
-    given = [option for option, used in (("--key-file", key_file), ("--passphrase", passphrase), ("--passphrase-stdin", passphrase_stdin)) if used]
+    choices = (
+        ("--key-file", key_file is not None),
+        ("--passphrase", passphrase),
+        ("--passphrase-stdin", passphrase_stdin),
+    )
+    given = [option for option, used in choices if used]
     if len(given) > 1:
         raise InvalidInput(f"{' and '.join(given)} exclude each other", "pass one of them")
-    if key_file:
+    if key_file is not None:
+        if not key_file:
+            raise InvalidInput("--key-file is empty", "pass the path of a key file")
         return Key(path=validate_key_file(key_file))
     if passphrase:
         if not sys.stdin.isatty():

@@ -10,7 +10,7 @@ from lvmvol.errors import CommandError, Conflict, InvalidInput
 from lvmvol.mounts import MountEntry, mount, read_mount_table, umount
 from lvmvol.names import lv_device_path
 from lvmvol.ops.context import Context, Outcome, wait_for_device
-from lvmvol.ops.encryption import close_volume, open_volume
+from lvmvol.ops.encryption import close_volume, open_volume, recorded_key
 from lvmvol.ops.inventory import Volume, read_inventory
 
 
@@ -65,8 +65,11 @@ def mount_volume(
         )
     _check_mountpoint_free(target)
 
-    device = ensure_active(ctx, volume)
     opened_here = volume.encrypted and not volume.mapping_open
+    if opened_here:
+        # Check the key before activation, so a missing key changes nothing.
+        key = recorded_key(volume, key)
+    device = ensure_active(ctx, volume)
     if volume.encrypted:
         device = open_volume(ctx, volume, device, key, allow_discards)
     if not ctx.dry_run:

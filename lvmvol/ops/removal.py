@@ -65,11 +65,13 @@ def remove_volumes(
         plan.append((spec, volume))
 
     outcomes = []
+    removed: set[str] = set()
     for spec, volume in plan:
         if volume is None:
             outcomes.append(Outcome(spec, False, notes=[f"volume {spec!r} does not exist"]))
             continue
-        outcomes.append(_remove_one(ctx, inventory, volume))
+        outcomes.append(_remove_one(ctx, inventory, volume, removed))
+        removed.add(volume.full_name)
     return outcomes
 
 
@@ -87,7 +89,7 @@ def _check_removable(volume: Volume, force: bool, confirm: Confirm) -> None:
         raise Conflict(f"not removing {volume.full_name}: confirmation declined")
 
 
-def _remove_one(ctx: Context, inventory: Inventory, volume: Volume) -> Outcome:
+def _remove_one(ctx: Context, inventory: Inventory, volume: Volume, removed: set[str]) -> Outcome:
     unmount_all(ctx, volume.mounts)
     details: dict = {"vg": volume.vg}
     if volume.encrypted:
@@ -109,16 +111,18 @@ def _remove_one(ctx: Context, inventory: Inventory, volume: Volume) -> Outcome:
         raise
 
     if volume.encrypted and volume.key_generated:
-        details["key_file_removed"] = _remove_unused_key(ctx, inventory, volume)
+        details["key_file_removed"] = _remove_unused_key(ctx, inventory, volume, removed)
     return Outcome(volume.name, True, details)
 
 
-def _remove_unused_key(ctx: Context, inventory: Inventory, volume: Volume) -> bool:
-    """Delete a generated key file once no other volume (such as a snapshot) records it."""
+def _remove_unused_key(ctx: Context, inventory: Inventory, volume: Volume, removed: set[str]) -> bool:
+    """Delete a generated key file once no remaining volume (such as a snapshot) records it.
+
+    ``removed`` names the volumes this command already removed.
+    """
     path = volume.key_source
-    still_used = any(
-        other.key_source == path for other in inventory.volumes if other.full_name != volume.full_name
-    )
+    gone = removed | {volume.full_name}
+    still_used = any(other.key_source == path for other in inventory.volumes if other.full_name not in gone)
     if still_used or ctx.dry_run or path is None:
         return False
     try:

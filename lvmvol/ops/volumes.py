@@ -7,7 +7,7 @@ import os
 from lvmvol import crypt, fs, keys, lvm, tags
 from lvmvol.crypt import LUKS2_HEADER_BYTES, Key
 from lvmvol.config import FILESYSTEMS
-from lvmvol.errors import Conflict, InvalidInput
+from lvmvol.errors import CommandError, CommandTimeout, Conflict, InvalidInput
 from lvmvol.names import crypt_mapping_name, generate_volume_name, lv_device_path, validate_lv_name
 from lvmvol.ops.context import Context, Outcome, wait_for_device
 from lvmvol.ops.encryption import recorded_key
@@ -99,7 +99,14 @@ def create_volume(
         volume_tags = [tags.VOLUME, tags.INCOMPLETE, tags.setting_tag(tags.FILESYSTEM, filesystem)]
         if encrypt:
             volume_tags += _encryption_tags(key, allow_discards)
-        lvm.create_thin_volume(ctx.runner, pool.vg, pool.name, name, actual_size, volume_tags)
+        try:
+            lvm.create_thin_volume(ctx.runner, pool.vg, pool.name, name, actual_size, volume_tags)
+        except CommandTimeout:
+            raise  # the LV may exist after all; a re-run reuses the key file
+        except CommandError:
+            if generated_key is not None and not ctx.dry_run:
+                _remove_key_file(generated_key.path)
+            raise
 
     device = lv_device_path(pool.vg, name)
     mapping = crypt_mapping_name(pool.vg, name)

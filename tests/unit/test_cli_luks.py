@@ -165,11 +165,6 @@ def test_create_key_file_empty(invoke, fake_runner: FakeRunner, tmp_path: Path) 
     assert fake_runner.calls == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_key treats an empty --key-file value as absent, so 'volume create --key-file \"\"' "
-    "(an unset shell variable) creates an unencrypted volume",
-)
 def test_create_empty_key_file_option(invoke, fake_runner: FakeRunner) -> None:
     result = invoke("volume", "create", "web", "--size", "100M", "--key-file", "")
     assert result.exit_code == 2

@@ -541,11 +541,6 @@ def test_mount_passphrase_volume_needs_key(luks_ctx: Context, fake_runner: FakeR
     assert fake_runner.executed_mutating() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mount_volume activates the LV (ensure_active) before recorded_key checks the key, "
-    "so an InvalidInput for a missing passphrase follows an lvchange --activate",
-)
 def test_mount_missing_key_changes_nothing(luks_ctx: Context, fake_runner: FakeRunner, kernel: FakeKernel) -> None:
     serve_lvs(fake_runner, encrypted_row("vol1", "passphrase"))
     with pytest.raises(InvalidInput):
@@ -785,11 +780,6 @@ def test_remove_luks_last_snapshot_deletes_key(luks_ctx: Context, fake_runner: F
     assert not Path(key_file).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="remove_volumes reads the inventory once, so when one call removes every volume "
-    "that records a generated key, each sees the others as users and none deletes it",
-)
 def test_remove_luks_together_deletes_key(luks_ctx: Context, fake_runner: FakeRunner, kernel: FakeKernel) -> None:
     Path(luks_ctx.config.key_dir).mkdir(mode=0o700)
     key_file = write_key_file(key_dir_key(luks_ctx, VOL1_MAPPING), mode=0o400)
