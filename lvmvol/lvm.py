@@ -220,6 +220,11 @@ def list_pvs(runner: Runner) -> list[PhysicalVolume]:
     return [parse_pv(row) for row in parse_report(result.stdout, "pv")]
 
 
+def _tag_options(option: str, tags: list[str]) -> list[str]:
+    """Return ``[option, tag, option, tag, ...]``, as lvm2 takes one tag per option."""
+    return [argument for tag in tags for argument in (option, tag)]
+
+
 def pvcreate(runner: Runner, device: str) -> None:
     # No --yes: lvmvol has checked the device for signatures first, and a
     # prompt about anything it missed reads end-of-file and fails safe.
@@ -227,10 +232,7 @@ def pvcreate(runner: Runner, device: str) -> None:
 
 
 def vgcreate(runner: Runner, vg: str, devices: list[str], tags: list[str]) -> None:
-    argv = ["vgcreate"]
-    for tag in tags:
-        argv += ["--addtag", tag]
-    runner.run([*argv, vg, *devices], mutating=True)
+    runner.run(["vgcreate", *_tag_options("--addtag", tags), vg, *devices], mutating=True)
 
 
 def vgextend(runner: Runner, vg: str, devices: list[str]) -> None:
@@ -238,10 +240,7 @@ def vgextend(runner: Runner, vg: str, devices: list[str]) -> None:
 
 
 def add_vg_tags(runner: Runner, vg: str, tags: list[str]) -> None:
-    argv = ["vgchange"]
-    for tag in tags:
-        argv += ["--addtag", tag]
-    runner.run([*argv, vg], mutating=True)
+    runner.run(["vgchange", *_tag_options("--addtag", tags), vg], mutating=True)
 
 
 def create_thin_pool(
@@ -256,9 +255,8 @@ def create_thin_pool(
         # lvm2 rejects --wipesignatures for thin pools; it zeroes the start
         # of the new metadata LV itself, and --yes answers any wipe prompt.
         "--yes",
+        *_tag_options("--addtag", tags),
     ]
-    for tag in tags:
-        argv += ["--addtag", tag]
     runner.run([*argv, vg], mutating=True)
 
 
@@ -274,9 +272,8 @@ def create_thin_volume(
         "--name", name,
         "--wipesignatures", "y",
         "--yes",
+        *_tag_options("--addtag", tags),
     ]
-    for tag in tags:
-        argv += ["--addtag", tag]
     runner.run([*argv, vg], mutating=True)
 
 
@@ -293,9 +290,8 @@ def create_thin_snapshot(runner: Runner, vg: str, origin: str, name: str, tags: 
         "--name", name,
         "--setactivationskip", "n",
         "--yes",
+        *_tag_options("--addtag", tags),
     ]
-    for tag in tags:
-        argv += ["--addtag", tag]
     runner.run([*argv, f"{vg}/{origin}"], mutating=True)
 
 
@@ -312,11 +308,7 @@ def deactivate(runner: Runner, vg: str, name: str) -> None:
 
 
 def change_tags(runner: Runner, vg: str, name: str, add: list[str], remove: list[str]) -> None:
-    argv = ["lvchange"]
-    for tag in add:
-        argv += ["--addtag", tag]
-    for tag in remove:
-        argv += ["--deltag", tag]
+    argv = ["lvchange", *_tag_options("--addtag", add), *_tag_options("--deltag", remove)]
     runner.run([*argv, f"{vg}/{name}"], mutating=True)
 
 

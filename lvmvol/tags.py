@@ -22,6 +22,14 @@ VOLUME = PREFIX + "volume"
 INCOMPLETE = PREFIX + "incomplete"
 # Settings with a value: lvmvol.fs=ext4.
 FILESYSTEM = "fs"
+# Encryption: lvmvol.crypt=luks2.
+CRYPT = "crypt"
+# Where the key comes from: an absolute key file path, or "passphrase".
+KEY = "key"
+# lvmvol.keygen=1: lvmvol generated the key file, so it may delete it.
+KEY_GENERATED = "keygen"
+# lvmvol.discards=1: open the dm-crypt mapping with --allow-discards.
+DISCARDS = "discards"
 # VG tag: the backing file of a loop device that is a PV of this VG.
 LOOP_FILE = "loopfile"
 

@@ -60,7 +60,7 @@ def _state(volume: Volume) -> str:
 
 
 def volume_table(volumes: list[Volume]) -> None:
-    table = _table("NAME", "VG", "POOL", "SIZE", "FS", "ORIGIN", "STATE", "MOUNTPOINT")
+    table = _table("NAME", "VG", "POOL", "SIZE", "FS", "CRYPT", "ORIGIN", "STATE", "MOUNTPOINT")
     for volume in volumes:
         table.add_row(
             volume.name,
@@ -68,6 +68,7 @@ def volume_table(volumes: list[Volume]) -> None:
             volume.lv.pool,
             format_size(volume.lv.size),
             volume.filesystem,
+            "luks2" if volume.encrypted else "-",
             volume.origin or "-",
             _state(volume),
             volume.mountpoint or "-",
@@ -82,6 +83,9 @@ def volume_details(volume: Volume, snapshots: list[Volume]) -> None:
         ("pool", volume.lv.pool),
         ("size", f"{format_size(volume.lv.size)} ({volume.lv.size} bytes)"),
         ("filesystem", volume.filesystem),
+        ("encryption", "LUKS2" if volume.encrypted else "none"),
+        ("key", volume.key_source or "-"),
+        ("mapping", volume.mapping_device if volume.mapping_open else "-"),
         ("origin", volume.origin or "-"),
         ("state", _state(volume)),
         ("device", volume.device if volume.lv.active else "-"),
@@ -97,14 +101,16 @@ def volume_details(volume: Volume, snapshots: list[Volume]) -> None:
 
 def _volume_label(volume: Volume) -> str:
     parts = [volume.name, format_size(volume.lv.size), volume.filesystem]
+    if volume.encrypted:
+        parts.append("luks2")
     if not volume.lv.active:
         parts.append("inactive")
     if volume.lv.read_only:
         parts.append("read-only")
-    label = "  ".join(parts)
-    if volume.mountpoint:
-        label += f"  {volume.mountpoint}"
-    return label
+    # An encrypted volume's mountpoint is shown on its mapping's line.
+    if volume.mountpoint and not volume.mapping_open:
+        parts.append(volume.mountpoint)
+    return "  ".join(parts)
 
 
 def inventory_tree(inventory: Inventory) -> None:
@@ -134,6 +140,11 @@ def _add_volume(parent, volume: Volume, members: list[Volume]) -> None:
     from rich.markup import escape
 
     node = parent.add(escape(_volume_label(volume)))
+    if volume.mapping_open:
+        mapping_label = f"{volume.mapping}  dm-crypt"
+        if volume.mountpoint:
+            mapping_label += f"  {volume.mountpoint}"
+        node.add(escape(mapping_label))
     for child in members:
         if child.origin == volume.name:
             _add_volume(node, child, members)

@@ -7,7 +7,8 @@ import click
 from lvmvol.cli.common import confirmer, json_option, operation_context, print_json, report
 from lvmvol.cli.render import volume_details, volume_table
 from lvmvol.config import FILESYSTEMS
-from lvmvol.ops import snapshots, volumes
+from lvmvol.cli.keys import key_options, read_key
+from lvmvol.ops import mounting, removal, snapshots, volumes
 from lvmvol.ops.inventory import read_inventory
 from lvmvol.units import parse_size
 
@@ -26,6 +27,8 @@ def volume() -> None:
 @click.option("--size", required=True, help="Virtual size, such as 100M or 10G (binary) or 10GB (decimal).")
 @pool_option
 @click.option("--fs", "filesystem", type=click.Choice(FILESYSTEMS), help="Filesystem to make (default: filesystem in the config file, else ext4).")
+@click.option("--luks", is_flag=True, help="Encrypt the volume with LUKS2. Without a key option, a random key file is generated in key_dir.")
+@key_options(create=True)
 @json_option
 @click.pass_context
 def create(
@@ -34,12 +37,27 @@ def create(
     size: str,
     pool_spec: str | None,
     filesystem: str | None,
+    luks: bool,
+    key_file: str | None,
+    passphrase: bool,
+    passphrase_stdin: bool,
+    allow_discards: bool,
     as_json: bool,
 ) -> None:
     """Create a thin volume NAME (a generated name when omitted) and print its name."""
     size_bytes = parse_size(size)
+    key = read_key(key_file, passphrase, passphrase_stdin, confirm=True)
     ctx = operation_context(click_ctx)
-    outcome = volumes.create_volume(ctx, name, size_bytes, pool_spec, filesystem)
+    outcome = volumes.create_volume(
+        ctx,
+        name,
+        size_bytes,
+        pool_spec,
+        filesystem,
+        encrypt=luks or key is not None,
+        key=key,
+        allow_discards=allow_discards,
+    )
     report(outcome, as_json, "volume")
 
 
@@ -74,11 +92,28 @@ def show(click_ctx: click.Context, name: str, as_json: bool) -> None:
 @volume.command("mount")
 @click.argument("name")
 @click.argument("mountpoint", required=False, type=click.Path(file_okay=False))
+@key_options(create=False)
 @json_option
 @click.pass_context
-def mount(click_ctx: click.Context, name: str, mountpoint: str | None, as_json: bool) -> None:
-    """Mount volume NAME at MOUNTPOINT (default: mount_root/NAME) and print the mountpoint."""
-    outcome = volumes.mount_volume(operation_context(click_ctx), name, mountpoint)
+def mount(
+    click_ctx: click.Context,
+    name: str,
+    mountpoint: str | None,
+    key_file: str | None,
+    passphrase: bool,
+    passphrase_stdin: bool,
+    allow_discards: bool,
+    as_json: bool,
+) -> None:
+    """Mount volume NAME at MOUNTPOINT (default: mount_root/NAME) and print the mountpoint.
+
+    An encrypted volume's dm-crypt mapping is opened first with its recorded
+    key file, or with the key given here.
+    """
+    key = read_key(key_file, passphrase, passphrase_stdin, confirm=False)
+    outcome = mounting.mount_volume(
+        operation_context(click_ctx), name, mountpoint, key, allow_discards or None
+    )
     report(outcome, as_json, "volume", line=outcome.details["mountpoint"])
 
 
@@ -87,8 +122,8 @@ def mount(click_ctx: click.Context, name: str, mountpoint: str | None, as_json: 
 @json_option
 @click.pass_context
 def umount(click_ctx: click.Context, name: str, as_json: bool) -> None:
-    """Unmount volume NAME wherever it is mounted."""
-    outcome = volumes.umount_volume(operation_context(click_ctx), name)
+    """Unmount volume NAME wherever it is mounted, and close its dm-crypt mapping."""
+    outcome = mounting.umount_volume(operation_context(click_ctx), name)
     report(outcome, as_json, "volume")
 
 
@@ -99,8 +134,11 @@ def umount(click_ctx: click.Context, name: str, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def remove(click_ctx: click.Context, names: tuple[str, ...], force: bool, assume_yes: bool, as_json: bool) -> None:
-    """Remove volumes or snapshots. A volume in use is refused unless --force."""
-    outcomes = volumes.remove_volumes(operation_context(click_ctx), list(names), force, confirmer(assume_yes))
+    """Remove volumes or snapshots. A volume in use is refused unless --force.
+
+    An encrypted volume's LUKS key slots are erased before the LV is removed.
+    """
+    outcomes = removal.remove_volumes(operation_context(click_ctx), list(names), force, confirmer(assume_yes))
     if as_json:
         print_json([outcome.to_dict() for outcome in outcomes])
         return

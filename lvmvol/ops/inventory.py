@@ -6,21 +6,21 @@ decides, acts, and reads again where it must verify.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from lvmvol import lvm, tags
 from lvmvol.errors import InvalidInput, NotFound
 from lvmvol.mounts import MountEntry, mounts_of, read_mount_table
+from lvmvol.names import crypt_mapping_name
 from lvmvol.ops.context import Context
 
 
-@dataclass
-class Pool:
-    """A thin pool that lvmvol manages."""
+class _NamedByLV:
+    """Name properties shared by pools and volumes, read from their LV."""
 
     lv: lvm.LogicalVolume
-    volume_count: int = 0
 
     @property
     def name(self) -> str:
@@ -33,6 +33,14 @@ class Pool:
     @property
     def full_name(self) -> str:
         return self.lv.full_name
+
+
+@dataclass
+class Pool(_NamedByLV):
+    """A thin pool that lvmvol manages."""
+
+    lv: lvm.LogicalVolume
+    volume_count: int = 0
 
     def to_dict(self) -> dict:
         return {
@@ -48,23 +56,11 @@ class Pool:
 
 
 @dataclass
-class Volume:
+class Volume(_NamedByLV):
     """A thin volume or snapshot that lvmvol manages, with its mounts."""
 
     lv: lvm.LogicalVolume
     mounts: list[MountEntry] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.lv.name
-
-    @property
-    def vg(self) -> str:
-        return self.lv.vg
-
-    @property
-    def full_name(self) -> str:
-        return self.lv.full_name
 
     @property
     def settings(self) -> dict[str, str]:
@@ -76,7 +72,33 @@ class Volume:
 
     @property
     def encrypted(self) -> bool:
-        return False
+        return self.settings.get(tags.CRYPT) == "luks2"
+
+    @property
+    def key_source(self) -> str | None:
+        """The recorded key file path, "passphrase", or None for a plain volume."""
+        return self.settings.get(tags.KEY) if self.encrypted else None
+
+    @property
+    def key_generated(self) -> bool:
+        return self.settings.get(tags.KEY_GENERATED) == "1"
+
+    @property
+    def allow_discards(self) -> bool:
+        return self.settings.get(tags.DISCARDS) == "1"
+
+    @property
+    def mapping(self) -> str | None:
+        """The dm-crypt mapping name of an encrypted volume, open or not."""
+        return crypt_mapping_name(self.vg, self.name) if self.encrypted else None
+
+    @property
+    def mapping_device(self) -> str | None:
+        return f"/dev/mapper/{self.mapping}" if self.mapping else None
+
+    @property
+    def mapping_open(self) -> bool:
+        return self.mapping_device is not None and os.path.exists(self.mapping_device)
 
     @property
     def incomplete(self) -> bool:
@@ -106,6 +128,9 @@ class Volume:
             "size_bytes": self.lv.size,
             "filesystem": self.filesystem,
             "encrypted": self.encrypted,
+            "key_source": self.key_source,
+            "mapping": self.mapping if self.mapping_open else None,
+            "allow_discards": self.allow_discards if self.encrypted else None,
             "origin": self.origin,
             "active": self.lv.active,
             "open": self.lv.open,
@@ -190,17 +215,30 @@ class Inventory:
         return matches[0]
 
 
+def _mounts_of_volume(volume: Volume, mount_table: list[MountEntry]) -> list[MountEntry]:
+    """Return the mounts of the volume's filesystem: on its dm-crypt mapping when encrypted."""
+    if not volume.encrypted:
+        return mounts_of(mount_table, volume.lv.major, volume.lv.minor)
+    try:
+        rdev = os.stat(volume.mapping_device).st_rdev
+    except FileNotFoundError:
+        return []
+    return mounts_of(mount_table, os.major(rdev), os.minor(rdev))
+
+
 def read_inventory(ctx: Context) -> Inventory:
     """Read all pools and volumes with one ``lvs`` call and the kernel's mount table."""
     all_lvs = lvm.list_lvs(ctx.runner)
     mount_table = read_mount_table()
 
     pools = [Pool(lv) for lv in all_lvs if lv.segtype == "thin-pool" and tags.POOL in lv.tags]
-    volumes = [
-        Volume(lv, mounts_of(mount_table, lv.major, lv.minor))
-        for lv in all_lvs
-        if tags.VOLUME in lv.tags
-    ]
+    volumes = []
+    for lv in all_lvs:
+        if tags.VOLUME not in lv.tags:
+            continue
+        volume = Volume(lv)
+        volume.mounts = _mounts_of_volume(volume, mount_table)
+        volumes.append(volume)
     for pool in pools:
         pool.volume_count = sum(
             1 for volume in volumes if volume.vg == pool.vg and volume.lv.pool == pool.name

@@ -1,20 +1,18 @@
-"""Thin volumes: create, mount, unmount and remove."""
+"""Creating thin volumes, plain or on LUKS2."""
 
 from __future__ import annotations
 
 import os
-from typing import Callable
 
-from lvmvol import devices, fs, lvm, tags
+from lvmvol import crypt, fs, keys, lvm, tags
+from lvmvol.crypt import LUKS2_HEADER_BYTES, Key
 from lvmvol.config import FILESYSTEMS
-from lvmvol.errors import CommandError, Conflict, InvalidInput
-from lvmvol.mounts import mount, mounts_in_other_namespaces, mounts_of, read_mount_table, umount
-from lvmvol.names import generate_volume_name, lv_device_path, validate_lv_name
+from lvmvol.errors import CommandError, CommandTimeout, Conflict, InvalidInput
+from lvmvol.names import crypt_mapping_name, generate_volume_name, lv_device_path, validate_lv_name
 from lvmvol.ops.context import Context, Outcome, wait_for_device
+from lvmvol.ops.encryption import recorded_key
 from lvmvol.ops.inventory import Inventory, Volume, read_inventory
 from lvmvol.units import format_size, round_up
-
-Confirm = Callable[[str], bool]
 
 
 def check_name_free(inventory: Inventory, vg: str, name: str) -> None:
@@ -39,20 +37,29 @@ def create_volume(
     size: int,
     pool_spec: str | None = None,
     filesystem: str | None = None,
+    encrypt: bool = False,
+    key: Key | None = None,
+    allow_discards: bool = False,
 ) -> Outcome:
-    """Create a thin volume of ``size`` bytes with a filesystem.
+    """Create a thin volume of ``size`` bytes with a filesystem, optionally on LUKS2.
 
-    The same name with the same size, pool and filesystem is a no-op; the
-    same name with another specification raises ``Conflict`` and changes
-    nothing. A volume left incomplete by an interrupted run (tagged
-    ``lvmvol.incomplete``) gets its filesystem made now.
+    The same name with the same specification is a no-op; the same name
+    with another specification raises ``Conflict`` and changes nothing. A
+    volume left incomplete by an interrupted run (tagged
+    ``lvmvol.incomplete``) is finished now. With ``encrypt`` and no ``key``,
+    a random key file is generated in the configured key directory.
     """
     filesystem = filesystem or ctx.config.filesystem
     if filesystem not in FILESYSTEMS:
         raise InvalidInput(f"invalid filesystem {filesystem!r}", f"use one of {', '.join(FILESYSTEMS)}")
     if name is not None:
         validate_lv_name(name)
-    fs.validate_size(filesystem, size)
+    if key is not None and not encrypt:
+        raise InvalidInput("a key file or passphrase needs --luks")
+    if allow_discards and not encrypt:
+        raise InvalidInput("--allow-discards applies to encrypted volumes; pass --luks too")
+    # The LUKS2 header takes 16 MiB of the volume, so the filesystem gets that much less.
+    fs.validate_size(filesystem, size - (LUKS2_HEADER_BYTES if encrypt else 0))
 
     inventory = read_inventory(ctx)
     pool = inventory.resolve_pool(pool_spec, ctx.config.pool)
@@ -65,6 +72,7 @@ def create_volume(
         "size_bytes": actual_size,
         "requested_size_bytes": size,
         "filesystem": filesystem,
+        "encrypted": encrypt,
     }
     notes = []
     if actual_size != size:
@@ -75,34 +83,108 @@ def create_volume(
 
     existing = inventory.find_volume(f"{pool.vg}/{name}")
     if existing is not None:
-        _check_same_spec(existing, pool.name, actual_size, filesystem)
+        _check_same_spec(existing, pool.name, actual_size, filesystem, encrypt, key)
         if not existing.incomplete:
-            return Outcome(name, False, details)
+            return Outcome(name, False, {**details, "key_source": existing.key_source})
+        if encrypt:
+            key = recorded_key(existing, key)
     else:
         check_name_free(inventory, pool.vg, name)
 
+    generated_key = None
     if existing is None:
+        if encrypt and key is None:
+            generated_key = _generate_key(ctx, inventory, pool.vg, name)
+            key = generated_key
         volume_tags = [tags.VOLUME, tags.INCOMPLETE, tags.setting_tag(tags.FILESYSTEM, filesystem)]
-        lvm.create_thin_volume(ctx.runner, pool.vg, pool.name, name, actual_size, volume_tags)
+        if encrypt:
+            volume_tags += _encryption_tags(key, allow_discards)
+        try:
+            lvm.create_thin_volume(ctx.runner, pool.vg, pool.name, name, actual_size, volume_tags)
+        except CommandTimeout:
+            raise  # the LV may exist after all; a re-run reuses the key file
+        except CommandError:
+            if generated_key is not None and not ctx.dry_run:
+                _remove_key_file(generated_key.path)
+            raise
+
     device = lv_device_path(pool.vg, name)
+    mapping = crypt_mapping_name(pool.vg, name)
     try:
         if existing is not None and not existing.lv.active:
             lvm.activate(ctx.runner, pool.vg, name)
         wait_for_device(ctx, device)
 
+        target = device
+        if encrypt:
+            target = _format_and_open(ctx, device, mapping, key, allow_discards, fresh=existing is None)
         if filesystem != "none":
-            fs.make_filesystem(ctx.runner, filesystem, device)
+            fs.make_filesystem(ctx.runner, filesystem, target)
+        if encrypt:
+            crypt.close_mapping(ctx.runner, mapping)
         lvm.change_tags(ctx.runner, pool.vg, name, add=[], remove=[tags.INCOMPLETE])
     except Exception:
         if existing is None:
-            # A create that fails part way leaves nothing behind.
-            lvm.remove_lv(ctx.runner, pool.vg, name)
+            _undo_create(ctx, pool.vg, name, mapping if encrypt else None, generated_key)
         raise
 
+    if encrypt:
+        details["key_source"] = key.source
     return Outcome(name, True, {**details, "device": device}, notes)
 
 
-def _check_same_spec(existing: Volume, pool: str, size: int, filesystem: str) -> None:
+def _generate_key(ctx: Context, inventory: Inventory, vg: str, name: str) -> Key:
+    """Generate the key file of a new volume; reuse one that an interrupted create left unused."""
+    mapping = crypt_mapping_name(vg, name)
+    path = keys.generated_key_path(ctx.config.key_dir, mapping)
+    if ctx.dry_run:
+        return Key(path=path, generated=True)
+    if os.path.exists(path) and not any(volume.key_source == path for volume in inventory.volumes):
+        return Key(path=keys.validate_key_file(path), generated=True)
+    return Key(path=keys.generate_key_file(ctx.config.key_dir, mapping), generated=True)
+
+
+def _encryption_tags(key: Key, allow_discards: bool) -> list[str]:
+    result = [tags.setting_tag(tags.CRYPT, "luks2"), tags.setting_tag(tags.KEY, key.source)]
+    if key.generated:
+        result.append(tags.setting_tag(tags.KEY_GENERATED, "1"))
+    if allow_discards:
+        result.append(tags.setting_tag(tags.DISCARDS, "1"))
+    return result
+
+
+def _format_and_open(
+    ctx: Context, device: str, mapping: str, key: Key, allow_discards: bool, fresh: bool
+) -> str:
+    """Write the LUKS2 header (unless a re-run finds it there) and open the mapping."""
+    if fresh or not crypt.is_luks(ctx.runner, device):
+        crypt.luks_format(ctx.runner, device, key)
+    mapping_device = f"/dev/mapper/{mapping}"
+    if ctx.dry_run or not os.path.exists(mapping_device):
+        crypt.open_mapping(ctx.runner, device, mapping, key, allow_discards=allow_discards)
+    wait_for_device(ctx, mapping_device)
+    return mapping_device
+
+
+def _undo_create(ctx: Context, vg: str, name: str, mapping: str | None, generated_key: Key | None) -> None:
+    """Remove what a failed create made, so that nothing is left behind."""
+    if mapping is not None and os.path.exists(f"/dev/mapper/{mapping}"):
+        crypt.close_mapping(ctx.runner, mapping)
+    lvm.remove_lv(ctx.runner, vg, name)
+    if generated_key is not None and not ctx.dry_run and generated_key.path:
+        _remove_key_file(generated_key.path)
+
+
+def _remove_key_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _check_same_spec(
+    existing: Volume, pool: str, size: int, filesystem: str, encrypt: bool, key: Key | None
+) -> None:
     differences = []
     if existing.origin is not None:
         differences.append(f"it is a snapshot of {existing.origin}")
@@ -112,165 +194,13 @@ def _check_same_spec(existing: Volume, pool: str, size: int, filesystem: str) ->
         differences.append(f"size {format_size(existing.lv.size)}, not {format_size(size)}")
     if existing.filesystem != filesystem:
         differences.append(f"filesystem {existing.filesystem}, not {filesystem}")
+    if existing.encrypted != encrypt:
+        differences.append("encrypted" if existing.encrypted else "not encrypted")
+    elif key is not None and existing.key_source != key.source:
+        differences.append(f"key {existing.key_source}, not {key.source}")
     if differences:
         raise Conflict(
             f"volume {existing.full_name} exists with another specification: "
             + "; ".join(differences),
             "choose another name, or remove the volume first",
         )
-
-
-def _ensure_active(ctx: Context, volume: Volume) -> str:
-    """Activate ``volume`` if needed, wait for its node, and return the device path."""
-    device = lv_device_path(volume.vg, volume.name)
-    if not volume.lv.active:
-        lvm.activate(ctx.runner, volume.vg, volume.name)
-    wait_for_device(ctx, device)
-    return device
-
-
-def default_mountpoint(ctx: Context, name: str) -> str:
-    return os.path.join(ctx.config.mount_root, name)
-
-
-def mount_volume(ctx: Context, spec: str, mountpoint: str | None = None) -> Outcome:
-    """Mount a volume at ``mountpoint`` (default: mount_root/NAME); a no-op when it already is."""
-    inventory = read_inventory(ctx)
-    volume = inventory.volume(spec)
-    if volume.filesystem == "none":
-        raise InvalidInput(
-            f"volume {volume.full_name} has no filesystem (created with --fs none)",
-            f"use its device {volume.device} directly",
-        )
-    if volume.incomplete:
-        raise Conflict(
-            f"volume {volume.full_name} was not finished (its filesystem may be missing)",
-            "run the same 'lvmvol volume create' again to finish it",
-        )
-    target = os.path.abspath(mountpoint or default_mountpoint(ctx, volume.name))
-    details = {"mountpoint": target}
-
-    if any(entry.mountpoint == target for entry in volume.mounts):
-        return Outcome(volume.name, False, details)
-    if volume.mounts:
-        raise Conflict(
-            f"volume {volume.full_name} is already mounted at {volume.mountpoint}",
-            f"unmount it first with: lvmvol volume umount {volume.name}",
-        )
-    table = read_mount_table()
-    occupied = [entry for entry in table if entry.mountpoint == target]
-    if occupied:
-        raise Conflict(
-            f"{target} is already a mountpoint of {occupied[-1].source}",
-            "choose another mountpoint",
-        )
-    if os.path.exists(target) and not os.path.isdir(target):
-        raise InvalidInput(f"mountpoint {target} exists and is not a directory")
-
-    device = _ensure_active(ctx, volume)
-    if not ctx.dry_run:
-        os.makedirs(target, mode=0o755, exist_ok=True)
-    mount(ctx.runner, device, target, volume.filesystem, fs.mount_options(volume.filesystem))
-
-    if not ctx.dry_run:
-        _verify_mounted(volume, target)
-    return Outcome(volume.name, True, details)
-
-
-def _verify_mounted(volume: Volume, target: str) -> None:
-    mounted = any(entry.mountpoint == target for entry in read_mount_table())
-    if not mounted:
-        raise Conflict(
-            f"mount reported success but {target} is not in the mount table",
-            "check 'dmesg' for the kernel's reason",
-        )
-
-
-def umount_volume(ctx: Context, spec: str) -> Outcome:
-    """Unmount every mount of a volume in this mount namespace; a no-op when there is none.
-
-    An empty mountpoint directory under the configured mount root is removed
-    too, so no stale directories are left behind.
-    """
-    inventory = read_inventory(ctx)
-    volume = inventory.volume(spec)
-    mountpoints = [entry.mountpoint for entry in volume.mounts]
-    if not mountpoints:
-        return Outcome(volume.name, False, {"mountpoints": []})
-
-    # Unmount the deepest mountpoint first, in case one is below another.
-    for mountpoint in sorted(mountpoints, key=len, reverse=True):
-        umount(ctx.runner, mountpoint)
-        _remove_empty_mountpoint(ctx, mountpoint)
-    return Outcome(volume.name, True, {"mountpoints": mountpoints})
-
-
-def _remove_empty_mountpoint(ctx: Context, mountpoint: str) -> None:
-    root = os.path.abspath(ctx.config.mount_root)
-    if ctx.dry_run or os.path.dirname(os.path.abspath(mountpoint)) != root:
-        return
-    try:
-        os.rmdir(mountpoint)
-    except OSError:
-        pass  # not empty, or already gone: leave it
-
-
-def _holders_of(volume: Volume) -> list[str]:
-    """Describe everything that holds ``volume`` open: mounts anywhere and stacked devices."""
-    found = [f"mounted at {entry.mountpoint}" for entry in volume.mounts]
-    if volume.lv.major is None or volume.lv.minor is None:
-        return found
-    for pid, mountpoint in mounts_in_other_namespaces(volume.lv.major, volume.lv.minor):
-        found.append(f"mounted at {mountpoint} in the mount namespace of process {pid}")
-    device = devices.BlockDevice(volume.device, volume.lv.major, volume.lv.minor)
-    for holder in devices.holders(device):
-        found.append(f"held by device {holder}")
-    if volume.lv.open and not found:
-        found.append("open by a process (see 'fuser -vm " + volume.device + "')")
-    return found
-
-
-def remove_volumes(
-    ctx: Context, specs: list[str], force: bool = False, confirm: Confirm = lambda question: False
-) -> list[Outcome]:
-    """Remove volumes; one that does not exist is reported unchanged.
-
-    A volume that is mounted (in any mount namespace) or open is refused
-    with what holds it, unless ``force`` is set and ``confirm`` agrees: then
-    it is unmounted here first. Snapshots of a removed volume stay.
-    All volumes are checked before the first one is removed.
-    """
-    inventory = read_inventory(ctx)
-    plan: list[tuple[str, Volume | None]] = []
-    for spec in specs:
-        volume = inventory.find_volume(spec)
-        if volume is not None:
-            holders = _holders_of(volume)
-            if holders and not force:
-                raise Conflict(
-                    f"volume {volume.full_name} is in use: {'; '.join(holders)}",
-                    "unmount it (lvmvol volume umount) and stop what uses it, "
-                    "or pass --force to unmount and remove it",
-                )
-            if holders and not confirm(
-                f"Volume {volume.full_name} is in use ({'; '.join(holders)}). "
-                "Unmount and remove it?"
-            ):
-                raise Conflict(f"not removing {volume.full_name}: confirmation declined")
-        plan.append((spec, volume))
-
-    outcomes = []
-    for spec, volume in plan:
-        if volume is None:
-            outcomes.append(Outcome(spec, False, notes=[f"volume {spec!r} does not exist"]))
-            continue
-        for entry in sorted(volume.mounts, key=lambda entry: len(entry.mountpoint), reverse=True):
-            umount(ctx.runner, entry.mountpoint)
-            _remove_empty_mountpoint(ctx, entry.mountpoint)
-        try:
-            lvm.remove_lv(ctx.runner, volume.vg, volume.name)
-        except CommandError as error:
-            error.hint = "something still holds the device; check 'fuser -vm " + volume.device + "'"
-            raise
-        outcomes.append(Outcome(volume.name, True, {"vg": volume.vg}))
-    return outcomes

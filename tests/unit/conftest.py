@@ -119,6 +119,6 @@ def mount_table(monkeypatch: pytest.MonkeyPatch):
     def read_mount_table(pid: str = "self"):
         return list(entries)
 
-    for module in ("lvmvol.ops.inventory", "lvmvol.ops.volumes", "lvmvol.ops.pools"):
+    for module in ("lvmvol.ops.inventory", "lvmvol.ops.mounting", "lvmvol.ops.pools"):
         monkeypatch.setattr(f"{module}.read_mount_table", read_mount_table)
     return entries

@@ -405,7 +405,7 @@ def test_volume_ls_table(invoke) -> None:
     result = invoke("volume", "ls")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "VG", "POOL", "SIZE", "FS", "ORIGIN", "STATE", "MOUNTPOINT"]
+    assert lines[0].split() == ["NAME", "VG", "POOL", "SIZE", "FS", "CRYPT", "ORIGIN", "STATE", "MOUNTPOINT"]
     assert any(line.split()[:2] == ["vol1", "smokevg"] for line in lines)
 
 

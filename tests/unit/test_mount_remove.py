@@ -1,4 +1,4 @@
-"""Mounting, unmounting and removing volumes with a fake runner: lvmvol.ops.volumes."""
+"""Mounting, unmounting and removing volumes with a fake runner: lvmvol.ops.mounting and lvmvol.ops.removal."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from lvmvol.errors import CommandError, Conflict, InvalidInput
-from lvmvol.ops import volumes
+from lvmvol.ops import removal
 from lvmvol.ops.context import Context
-from lvmvol.ops.volumes import mount_volume, remove_volumes, umount_volume
+from lvmvol.ops.mounting import mount_volume, umount_volume
+from lvmvol.ops.removal import remove_volumes
 
 from .fakes import FakeRunner, Reply, lv_row, lvs_output
 
@@ -20,8 +21,8 @@ DATA_MOUNT = "/var/lib/lvmvol/data set"
 def smoke_runner(fake_runner: FakeRunner, mount_table, device_waits, monkeypatch: pytest.MonkeyPatch) -> FakeRunner:
     """The fake runner with the smokevg report, and no holders outside the fixture mount table."""
     fake_runner.reply_report("lvs", "lvs_smokevg.json")
-    monkeypatch.setattr(volumes, "mounts_in_other_namespaces", lambda major, minor: [])
-    monkeypatch.setattr(volumes.devices, "holders", lambda device: [])
+    monkeypatch.setattr(removal, "mounts_in_other_namespaces", lambda major, minor: [])
+    monkeypatch.setattr(removal.devices, "holders", lambda device: [])
     return fake_runner
 
 
@@ -155,8 +156,8 @@ def test_remove_force_confirmed(scratch_ctx: Context, smoke_runner: FakeRunner) 
 
 
 def test_remove_open_volume(scratch_ctx: Context, fake_runner: FakeRunner, mount_table, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(volumes, "mounts_in_other_namespaces", lambda major, minor: [])
-    monkeypatch.setattr(volumes.devices, "holders", lambda device: [])
+    monkeypatch.setattr(removal, "mounts_in_other_namespaces", lambda major, minor: [])
+    monkeypatch.setattr(removal.devices, "holders", lambda device: [])
     open_snapshot = lv_row("snap1")
     open_snapshot["lv_device_open"] = "open"
     fake_runner.reply("lvs", Reply(stdout=lvs_output(lv_row("pool"), open_snapshot)))
@@ -166,7 +167,7 @@ def test_remove_open_volume(scratch_ctx: Context, fake_runner: FakeRunner, mount
 
 
 def test_remove_held_by_device(scratch_ctx: Context, smoke_runner: FakeRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(volumes.devices, "holders", lambda device: ["dm-9"])
+    monkeypatch.setattr(removal.devices, "holders", lambda device: ["dm-9"])
     with pytest.raises(Conflict) as raised:
         remove_volumes(scratch_ctx, ["snap1"])
     assert "held by device dm-9" in str(raised.value)

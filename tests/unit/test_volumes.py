@@ -75,6 +75,7 @@ def test_create_details(ctx: Context, smoke_runner: FakeRunner) -> None:
         "size_bytes": 100 * MiB,
         "requested_size_bytes": 100 * MiB,
         "filesystem": "ext4",
+        "encrypted": False,
         "device": "/dev/mapper/smokevg-web",
     }
     assert outcome.notes == []

@@ -92,3 +92,16 @@ def mountpoints_of(device: str) -> list[str]:
 
 def json_output(result) -> object:
     return json.loads(result.stdout)
+
+
+def write_file(directory: str, name: str, text: str) -> None:
+    """Write ``text`` to ``directory/name`` and fsync it, so a snapshot taken next contains it."""
+    with open(os.path.join(directory, name), "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_file(directory: str, name: str) -> str:
+    with open(os.path.join(directory, name)) as handle:
+        return handle.read()

@@ -14,20 +14,10 @@ from .lvmvol_fixtures import (  # noqa: F401
     lv_row,
     mount_root,
     mountpoints_of,
+    read_file,
     thin_pool,
+    write_file,
 )
-
-
-def write_file(directory: str, name: str, text: str) -> None:
-    with open(os.path.join(directory, name), "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def read_file(directory: str, name: str) -> str:
-    with open(os.path.join(directory, name)) as handle:
-        return handle.read()
 
 
 def test_snapshot_is_active_at_once(thin_pool, lvmvol):
