@@ -33,7 +33,9 @@ def key_options(create: bool) -> Callable:
         )(command)
         command = click.option(
             "--key-file",
-            type=click.Path(dir_okay=False),
+            # A plain string: lvmvol's own key file checks give every
+            # problem (missing, directory, empty, unsafe mode) one message form.
+            type=str,
             help="Key file (mode 0600 or stricter, owned by root)"
             + (" whose path is recorded with the volume." if create else " instead of the recorded one."),
         )(command)

@@ -6,6 +6,8 @@ import json
 import os
 import stat
 
+from lvmvol.names import crypt_mapping_name
+
 from .helpers import run_command
 from .lvmvol_fixtures import (  # noqa: F401
     all_lvs,
@@ -122,11 +124,12 @@ def test_snapshot_of_luks_opens_with_origin_key(thin_pool, lvmvol, tmp_path):
 
     assert read_file(snapshot, "row") == "old"
     assert read_file(origin, "row") == "new"
-    assert os.path.exists(f"/dev/mapper/luks-{thin_pool.vg}-db")
-    assert os.path.exists(f"/dev/mapper/luks-{thin_pool.vg}-db-snap")
+    # Device-mapper names double each hyphen: luks-VG-db--snap.
+    assert os.path.exists(f"/dev/mapper/{crypt_mapping_name(thin_pool.vg, 'db')}")
+    assert os.path.exists(f"/dev/mapper/{crypt_mapping_name(thin_pool.vg, 'db-snap')}")
     assert json_output(lvmvol("volume", "show", "db-snap", "--json"))["key_source"] == key
     tree = lvmvol("tree").stdout
-    assert f"luks-{thin_pool.vg}-db-snap" in tree
+    assert crypt_mapping_name(thin_pool.vg, "db-snap") in tree
     lvmvol("volume", "umount", "db-snap")
     lvmvol("volume", "umount", "db")
 
