@@ -8,23 +8,40 @@ runs (INFO) and after it ends (DEBUG); ``--verbose`` shows the INFO lines.
 
 With ``dry_run`` set, commands that change the system are logged as
 "would run" and not started; commands that only read still run.
+
+``run`` waits for a command and returns its whole output. ``run_streaming``
+hands each line of standard output to a callback while the command runs,
+for long commands that report progress, such as ``cryptsetup reencrypt``.
 """
 
 from __future__ import annotations
 
+import collections
+import ctypes
+import functools
 import logging
 import os
 import shlex
+import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from lvmvol.errors import CommandError, CommandTimeout
 
 log = logging.getLogger("lvmvol.runner")
 
 DEFAULT_TIMEOUT = 120.0
+# Seconds a streaming command gets to exit after SIGTERM before it is killed.
+# cryptsetup reencrypt finishes the block it is writing and saves its
+# progress on SIGTERM, which takes about a second on an idle disk.
+STOP_GRACE = 30.0
+# Lines of standard output a streaming command's result keeps, the last ones.
+STREAMED_LINES_KEPT = 1000
+# prctl(2) option that sets the signal a child gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 
 class Secret(str):
@@ -95,13 +112,7 @@ class Runner:
             log.debug("timed out after %.1f s: %s", limit, shown)
             raise CommandTimeout(redact(argv), limit, stderr) from None
         except FileNotFoundError:
-            raise CommandError(
-                redact(argv),
-                127,
-                f"{argv[0]}: command not found",
-                0.0,
-                hint=f"install the package that provides {argv[0]}",
-            ) from None
+            raise _command_not_found(argv) from None
         duration = time.monotonic() - started
 
         result = CommandResult(
@@ -116,6 +127,147 @@ class Runner:
         if result.returncode not in ok_codes:
             raise CommandError(result.argv, result.returncode, result.stderr, duration)
         return result
+
+
+    def run_streaming(
+        self,
+        argv: Sequence[str],
+        *,
+        mutating: bool,
+        on_line: Callable[[str], None],
+        input: str | bytes | None = None,
+        timeout: float | None = None,
+        cwd: str | None = None,
+        ok_codes: Sequence[int] = (0,),
+        stop_grace: float = STOP_GRACE,
+    ) -> CommandResult:
+        """Run ``argv`` and pass each line of its standard output to ``on_line`` as it arrives.
+
+        Logging, redaction, the environment, dry-run, ``input`` and the
+        errors are those of ``run``; the result's stdout keeps the last
+        ``STREAMED_LINES_KEPT`` lines. When the timeout passes, the command
+        gets SIGTERM, then SIGKILL after ``stop_grace`` seconds, and
+        ``CommandTimeout`` is raised. An exception from ``on_line``, or
+        Ctrl-C, stops the command the same way and propagates. If lvmvol
+        itself dies, the kernel sends the command SIGTERM.
+        """
+        argv = list(argv)
+        shown = shlex.join(redact(argv))
+        if mutating and self.dry_run:
+            log.info("would run: %s", shown)
+            result = CommandResult(redact(argv), 0, "", "", 0.0, dry_run=True)
+            self.history.append(result)
+            return result
+
+        log.info("run: %s", shown)
+        limit = self.timeout if timeout is None else timeout
+        libc = _libc()
+
+        def stop_with_parent() -> None:
+            # Runs in the child between fork and exec.
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+        started = time.monotonic()
+        try:
+            process = subprocess.Popen(
+                [str(arg) for arg in argv],
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=_command_environment(),
+                cwd=cwd,
+                preexec_fn=stop_with_parent,
+            )
+        except FileNotFoundError:
+            raise _command_not_found(argv) from None
+
+        stderr_chunks: list[str] = []
+        helpers = [threading.Thread(target=_collect, args=(process.stderr, stderr_chunks), daemon=True)]
+        if input is not None:
+            data = input.encode("utf-8") if isinstance(input, str) else input
+            helpers.append(threading.Thread(target=_feed, args=(process.stdin, data), daemon=True))
+        for helper in helpers:
+            helper.start()
+        timed_out = threading.Event()
+
+        def stop_on_timeout() -> None:
+            timed_out.set()
+            _stop(process, stop_grace)
+
+        timer = threading.Timer(limit, stop_on_timeout)
+        timer.daemon = True
+        timer.start()
+        lines: collections.deque[str] = collections.deque(maxlen=STREAMED_LINES_KEPT)
+        # Leaving the with block closes the pipes and waits for the process.
+        with process:
+            try:
+                for raw in process.stdout:
+                    line = _text(raw).rstrip("\n")
+                    lines.append(line)
+                    on_line(line)
+                process.wait()
+            except BaseException:
+                log.debug("stopping after an error or interrupt: %s", shown)
+                _stop(process, stop_grace)
+                raise
+            finally:
+                timer.cancel()
+                for helper in helpers:
+                    helper.join(timeout=stop_grace)
+        duration = time.monotonic() - started
+
+        stderr = "".join(stderr_chunks)
+        if timed_out.is_set():
+            log.debug("timed out after %.1f s: %s", limit, shown)
+            raise CommandTimeout(redact(argv), limit, stderr)
+        stdout = "".join(f"{line}\n" for line in lines)
+        result = CommandResult(redact(argv), process.returncode, stdout, stderr, duration)
+        self.history.append(result)
+        log.debug("exit %d after %.3f s: %s", result.returncode, duration, shown)
+        if result.returncode not in ok_codes:
+            raise CommandError(result.argv, result.returncode, result.stderr, duration)
+        return result
+
+
+def _command_not_found(argv: Sequence[str]) -> CommandError:
+    return CommandError(
+        redact(argv),
+        127,
+        f"{argv[0]}: command not found",
+        0.0,
+        hint=f"install the package that provides {argv[0]}",
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _libc() -> ctypes.CDLL:
+    """Return the C library, for prctl(2)."""
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _stop(process: subprocess.Popen, grace: float) -> None:
+    """Send SIGTERM, and SIGKILL when ``process`` is still running ``grace`` seconds later."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _collect(stream, chunks: list[str]) -> None:
+    for raw in stream:
+        chunks.append(_text(raw))
+
+
+def _feed(stream, data: bytes) -> None:
+    try:
+        stream.write(data)
+        stream.close()
+    except BrokenPipeError:
+        pass  # the command exited without reading all of it; its exit code says why
 
 
 def _command_environment() -> dict[str, str]:

@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -277,3 +278,188 @@ def test_process_guard_blocks_lvm() -> None:
     with pytest.raises(AssertionError) as raised:
         Runner().run(["lvs", "--version"], mutating=False)
     assert "a unit test tried to start ['lvs', '--version']" in str(raised.value)
+
+
+# run_streaming
+
+
+def collect_lines() -> tuple[list[str], Callable[[str], None]]:
+    lines: list[str] = []
+    return lines, lines.append
+
+
+def test_streaming_passes_lines_in_order() -> None:
+    lines, on_line = collect_lines()
+    code = "import sys, time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.05)"
+    result = Runner().run_streaming(python(code), mutating=False, on_line=on_line)
+    assert lines == ["0", "1", "2"]
+    assert result.stdout == "0\n1\n2\n"
+    assert result.returncode == 0
+
+
+def test_streaming_line_arrives_before_exit() -> None:
+    arrivals: list[float] = []
+    code = "import time; print('early', flush=True); time.sleep(0.5)"
+    started = time.monotonic()
+    Runner().run_streaming(python(code), mutating=False, on_line=lambda line: arrivals.append(time.monotonic()))
+    finished = time.monotonic()
+    assert len(arrivals) == 1
+    assert finished - arrivals[0] > 0.3
+    assert arrivals[0] - started < finished - started
+
+
+def test_streaming_keeps_stderr() -> None:
+    code = "import sys; sys.stderr.write('warning\\n'); print('out')"
+    result = Runner().run_streaming(python(code), mutating=False, on_line=lambda line: None)
+    assert result.stderr == "warning\n"
+
+
+def test_streaming_keeps_last_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lvmvol.runner.STREAMED_LINES_KEPT", 2)
+    lines, on_line = collect_lines()
+    result = Runner().run_streaming(python("print('a'); print('b'); print('c')"), mutating=False, on_line=on_line)
+    assert lines == ["a", "b", "c"]
+    assert result.stdout == "b\nc\n"
+
+
+def test_streaming_input() -> None:
+    lines, on_line = collect_lines()
+    code = "import sys; print(len(sys.stdin.buffer.read()))"
+    Runner().run_streaming(python(code), mutating=False, on_line=on_line, input=b"secret bytes")
+    assert lines == ["12"]
+
+
+def test_streaming_input_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="lvmvol")
+    code = "import sys; sys.stdin.read()"
+    Runner().run_streaming(python(code), mutating=False, on_line=lambda line: None, input="passphrase")
+    assert "passphrase" not in caplog.text
+
+
+def test_streaming_stdin_closed_without_input() -> None:
+    lines, on_line = collect_lines()
+    Runner().run_streaming(python("import sys; print(repr(sys.stdin.read()))"), mutating=False, on_line=on_line)
+    assert lines == ["''"]
+
+
+def test_streaming_cwd(tmp_path: Path) -> None:
+    lines, on_line = collect_lines()
+    Runner().run_streaming(python("import os; print(os.getcwd())"), mutating=False, on_line=on_line, cwd=str(tmp_path))
+    assert lines == [str(tmp_path)]
+
+
+def test_streaming_locale(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LC_ALL", "de_DE.UTF-8")
+    lines, on_line = collect_lines()
+    Runner().run_streaming(python("import os; print(os.environ['LC_ALL'])"), mutating=False, on_line=on_line)
+    assert lines == ["C"]
+
+
+def test_streaming_nonzero_exit() -> None:
+    argv = python("import sys; print('partial'); sys.stderr.write('broken\\n'); sys.exit(4)")
+    runner = Runner()
+    with pytest.raises(CommandError) as raised:
+        runner.run_streaming(argv, mutating=False, on_line=lambda line: None)
+    error = raised.value
+    assert error.returncode == 4
+    assert error.stderr == "broken\n"
+    assert str(error) == f"{PYTHON} failed with exit code 4: broken"
+    assert runner.history[-1].returncode == 4
+
+
+def test_streaming_ok_codes() -> None:
+    result = Runner().run_streaming(["false"], mutating=False, on_line=lambda line: None, ok_codes=(0, 1))
+    assert result.returncode == 1
+
+
+def test_streaming_secret_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="lvmvol")
+    argv = python("import sys; sys.exit(1)", Secret("hunter2"))
+    with pytest.raises(CommandError) as raised:
+        Runner().run_streaming(argv, mutating=False, on_line=lambda line: None)
+    assert raised.value.argv[-1] == "<redacted>"
+    assert "hunter2" not in str(raised.value)
+    assert "hunter2" not in caplog.text
+    assert "<redacted>" in caplog.text
+
+
+def test_streaming_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="lvmvol")
+    Runner().run_streaming(["true"], mutating=False, on_line=lambda line: None)
+    messages = [(record.levelno, record.getMessage()) for record in caplog.records]
+    assert messages[0] == (logging.INFO, "run: true")
+    assert messages[1][0] == logging.DEBUG
+    assert messages[1][1].startswith("exit 0 after ")
+
+
+def test_streaming_dry_run_skips_mutating(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="lvmvol")
+    lines, on_line = collect_lines()
+    result = Runner(dry_run=True).run_streaming(["false", Secret("key")], mutating=True, on_line=on_line)
+    assert result.dry_run is True
+    assert result.returncode == 0
+    assert lines == []
+    assert "would run: false '<redacted>'" in caplog.text
+
+
+def test_streaming_timeout_sends_sigterm() -> None:
+    # The child prints when SIGTERM arrives and exits cleanly, as cryptsetup reencrypt does.
+    code = (
+        "import signal, sys, time\n"
+        "def stop(number, frame):\n"
+        "    print('stopping', flush=True)\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(10)\n"
+    )
+    lines, on_line = collect_lines()
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout) as raised:
+        Runner().run_streaming(python(code), mutating=False, on_line=on_line, timeout=1.0)
+    assert time.monotonic() - started < 5
+    assert lines == ["ready", "stopping"]
+    assert raised.value.exit_code == 6
+
+
+def test_streaming_timeout_kills_after_grace() -> None:
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('x', flush=True); time.sleep(10)"
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout):
+        Runner().run_streaming(python(code), mutating=False, on_line=lambda line: None, timeout=0.5, stop_grace=0.5)
+    assert time.monotonic() - started < 5
+
+
+def test_streaming_handler_error_stops_command() -> None:
+    code = "import time\nfor i in range(100):\n    print(i, flush=True)\n    time.sleep(0.1)"
+
+    def fail(line: str) -> None:
+        raise ValueError(f"bad line {line}")
+
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="bad line 0"):
+        Runner().run_streaming(python(code), mutating=False, on_line=fail)
+    assert time.monotonic() - started < 5
+
+
+def test_streaming_missing_command() -> None:
+    name = MISSING_PROGRAM_PREFIX + "cryptsetup"
+    with pytest.raises(CommandError) as raised:
+        Runner().run_streaming([name], mutating=False, on_line=lambda line: None)
+    assert raised.value.returncode == 127
+    assert f"{name}: command not found" in str(raised.value)
+
+
+def test_streaming_child_gets_parent_death_signal() -> None:
+    # /proc/PID/status does not show the parent-death signal, so the child
+    # reads it back with prctl(PR_GET_PDEATHSIG).
+    code = (
+        "import ctypes, signal\n"
+        "libc = ctypes.CDLL(None)\n"
+        "value = ctypes.c_int()\n"
+        "libc.prctl(2, ctypes.byref(value), 0, 0, 0)\n"
+        "print(value.value == signal.SIGTERM)\n"
+    )
+    lines, on_line = collect_lines()
+    Runner().run_streaming(python(code), mutating=False, on_line=on_line)
+    assert lines == ["True"]
