@@ -1,12 +1,19 @@
-"""Opening and closing the dm-crypt mappings of encrypted volumes."""
+"""Keys and dm-crypt mappings of encrypted volumes.
+
+Which key opens a volume, generated key files and when to delete them, the
+tags that record encryption, and opening and closing mappings.
+"""
 
 from __future__ import annotations
 
-from lvmvol import crypt, devices, keys
+import os
+
+from lvmvol import crypt, devices, keys, tags
 from lvmvol.crypt import Key
 from lvmvol.errors import CommandError, Conflict, InvalidInput
+from lvmvol.names import crypt_mapping_name
 from lvmvol.ops.context import Context, wait_for_device
-from lvmvol.ops.inventory import Volume
+from lvmvol.ops.inventory import Inventory, Volume
 
 
 def recorded_key(volume: Volume, override: Key | None) -> Key:
@@ -25,6 +32,45 @@ def recorded_key(volume: Volume, override: Key | None) -> Key:
             "pass --passphrase to type it, or --passphrase-stdin in scripts",
         )
     return Key(path=keys.validate_key_file(source), generated=volume.key_generated)
+
+
+def generate_key(ctx: Context, inventory: Inventory, vg: str, name: str) -> Key:
+    """Generate the key file of a new volume; reuse one that an interrupted create left unused."""
+    mapping = crypt_mapping_name(vg, name)
+    path = keys.generated_key_path(ctx.config.key_dir, mapping)
+    if ctx.dry_run:
+        return Key(path=path, generated=True)
+    if os.path.exists(path) and not any(volume.key_source == path for volume in inventory.volumes):
+        return Key(path=keys.validate_key_file(path), generated=True)
+    return Key(path=keys.generate_key_file(ctx.config.key_dir, mapping), generated=True)
+
+
+def encryption_tags(key: Key, allow_discards: bool) -> list[str]:
+    result = [tags.setting_tag(tags.CRYPT, "luks2"), tags.setting_tag(tags.KEY, key.source)]
+    if key.generated:
+        result.append(tags.setting_tag(tags.KEY_GENERATED, "1"))
+    if allow_discards:
+        result.append(tags.setting_tag(tags.DISCARDS, "1"))
+    return result
+
+
+def remove_unused_key_file(
+    ctx: Context, inventory: Inventory, volume: Volume, removed: set[str] = frozenset()
+) -> bool:
+    """Delete a generated key file once no remaining volume (such as a snapshot) records it.
+
+    ``removed`` names the volumes the same command already removed.
+    """
+    path = volume.key_source
+    gone = set(removed) | {volume.full_name}
+    still_used = any(other.key_source == path for other in inventory.volumes if other.full_name not in gone)
+    if still_used or ctx.dry_run or path is None:
+        return False
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def open_volume(

@@ -10,14 +10,14 @@ from lvmvol.errors import CommandError, Conflict
 from lvmvol.mounts import mounts_in_other_namespaces
 from lvmvol.names import lv_device_path
 from lvmvol.ops.context import Context, Outcome, wait_for_device
-from lvmvol.ops.encryption import close_volume
+from lvmvol.ops.encryption import close_volume, remove_unused_key_file
 from lvmvol.ops.inventory import Inventory, Volume, read_inventory
 from lvmvol.ops.mounting import unmount_all
 
 Confirm = Callable[[str], bool]
 
 
-def _holders_of(volume: Volume) -> list[str]:
+def holders_of(volume: Volume) -> list[str]:
     """Describe everything that holds ``volume``: mounts anywhere, stacked devices, open files.
 
     lvmvol's own dm-crypt mapping does not count, because removal closes it;
@@ -76,7 +76,7 @@ def remove_volumes(
 
 
 def _check_removable(volume: Volume, force: bool, confirm: Confirm) -> None:
-    holders = _holders_of(volume)
+    holders = holders_of(volume)
     if not holders:
         return
     if not force:
@@ -111,22 +111,5 @@ def _remove_one(ctx: Context, inventory: Inventory, volume: Volume, removed: set
         raise
 
     if volume.encrypted and volume.key_generated:
-        details["key_file_removed"] = _remove_unused_key(ctx, inventory, volume, removed)
+        details["key_file_removed"] = remove_unused_key_file(ctx, inventory, volume, removed)
     return Outcome(volume.name, True, details)
-
-
-def _remove_unused_key(ctx: Context, inventory: Inventory, volume: Volume, removed: set[str]) -> bool:
-    """Delete a generated key file once no remaining volume (such as a snapshot) records it.
-
-    ``removed`` names the volumes this command already removed.
-    """
-    path = volume.key_source
-    gone = removed | {volume.full_name}
-    still_used = any(other.key_source == path for other in inventory.volumes if other.full_name not in gone)
-    if still_used or ctx.dry_run or path is None:
-        return False
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
-    return True

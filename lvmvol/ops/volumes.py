@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
-from lvmvol import crypt, fs, keys, lvm, tags
+from lvmvol import crypt, fs, lvm, tags
 from lvmvol.crypt import LUKS2_HEADER_BYTES, Key
 from lvmvol.config import FILESYSTEMS
 from lvmvol.errors import CommandError, CommandTimeout, Conflict, InvalidInput
 from lvmvol.names import crypt_mapping_name, generate_volume_name, lv_device_path, validate_lv_name
 from lvmvol.ops.context import Context, Outcome, wait_for_device
-from lvmvol.ops.encryption import recorded_key
+from lvmvol.ops.encryption import encryption_tags, generate_key, recorded_key
 from lvmvol.ops.inventory import Inventory, Volume, read_inventory
 from lvmvol.units import format_size, round_up
 
@@ -94,11 +94,11 @@ def create_volume(
     generated_key = None
     if existing is None:
         if encrypt and key is None:
-            generated_key = _generate_key(ctx, inventory, pool.vg, name)
+            generated_key = generate_key(ctx, inventory, pool.vg, name)
             key = generated_key
         volume_tags = [tags.VOLUME, tags.INCOMPLETE, tags.setting_tag(tags.FILESYSTEM, filesystem)]
         if encrypt:
-            volume_tags += _encryption_tags(key, allow_discards)
+            volume_tags += encryption_tags(key, allow_discards)
         try:
             lvm.create_thin_volume(ctx.runner, pool.vg, pool.name, name, actual_size, volume_tags)
         except CommandTimeout:
@@ -131,26 +131,6 @@ def create_volume(
     if encrypt:
         details["key_source"] = key.source
     return Outcome(name, True, {**details, "device": device}, notes)
-
-
-def _generate_key(ctx: Context, inventory: Inventory, vg: str, name: str) -> Key:
-    """Generate the key file of a new volume; reuse one that an interrupted create left unused."""
-    mapping = crypt_mapping_name(vg, name)
-    path = keys.generated_key_path(ctx.config.key_dir, mapping)
-    if ctx.dry_run:
-        return Key(path=path, generated=True)
-    if os.path.exists(path) and not any(volume.key_source == path for volume in inventory.volumes):
-        return Key(path=keys.validate_key_file(path), generated=True)
-    return Key(path=keys.generate_key_file(ctx.config.key_dir, mapping), generated=True)
-
-
-def _encryption_tags(key: Key, allow_discards: bool) -> list[str]:
-    result = [tags.setting_tag(tags.CRYPT, "luks2"), tags.setting_tag(tags.KEY, key.source)]
-    if key.generated:
-        result.append(tags.setting_tag(tags.KEY_GENERATED, "1"))
-    if allow_discards:
-        result.append(tags.setting_tag(tags.DISCARDS, "1"))
-    return result
 
 
 def _format_and_open(
