@@ -8,8 +8,10 @@ cryptsetup never asks a question.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from lvmvol.errors import CommandError
 from lvmvol.runner import Runner
@@ -21,9 +23,15 @@ EXIT_BUSY = 5
 CLOSE_ATTEMPTS = 6
 CLOSE_FIRST_DELAY = 0.2
 
+MiB = 1024 * 1024
 # Size of the LUKS2 header cryptsetup 2.x writes by default (metadata and
 # key slot area), which the filesystem on the mapping does not get.
-LUKS2_HEADER_BYTES = 16 * 1024 * 1024
+LUKS2_HEADER_BYTES = 16 * MiB
+# --reduce-device-size for in-place encryption, the value
+# cryptsetup-reencrypt(8) recommends: twice the default LUKS2 header.
+ENCRYPT_REDUCE_BYTES = 32 * MiB
+# One JSON progress line per second on stdout, also with --batch-mode.
+PROGRESS_OPTIONS = ["--progress-json", "--progress-frequency", "1"]
 
 # The lowest PBKDF cost LUKS2 accepts. Used only for keys lvmvol generates
 # from the kernel's RNG: such a key has full entropy, so key stretching adds
@@ -57,6 +65,13 @@ class Key:
 
     def stdin(self) -> bytes | None:
         return self.passphrase
+
+    def material(self) -> bytes:
+        """Return the bytes cryptsetup hashes: the key file's content, or the passphrase."""
+        if self.passphrase is not None:
+            return self.passphrase
+        with open(self.path, "rb") as handle:
+            return handle.read()
 
 
 def luks_format(runner: Runner, device: str, key: Key) -> None:
@@ -112,6 +127,57 @@ def erase(runner: Runner, device: str) -> None:
     runner.run(["cryptsetup", "erase", "--batch-mode", device], mutating=True)
 
 
+def add_key(runner: Runner, device: str, current: Key, new: Key) -> None:
+    """Add a key slot for ``new``, unlocked with ``current``.
+
+    When both keys are passphrases, both go to standard input, the current
+    one first, and ``--keyfile-size`` tells cryptsetup where it ends.
+    """
+    argv = ["cryptsetup", "luksAddKey", "--batch-mode", *current.arguments()]
+    if current.passphrase is not None and new.passphrase is not None:
+        argv += ["--keyfile-size", str(len(current.passphrase))]
+    argv += ["--new-keyfile", new.path if new.path is not None else "-"]
+    if new.generated:
+        argv += MINIMAL_PBKDF
+    input = (current.passphrase or b"") + (new.passphrase or b"")
+    runner.run([*argv, device], mutating=True, input=input or None)
+
+
+def remove_key(runner: Runner, device: str, key: Key) -> None:
+    """Remove the key slot that ``key`` opens.
+
+    cryptsetup removes even the last key slot without asking when standard
+    input is no terminal, so callers check first that another key opens
+    the device.
+    """
+    runner.run(
+        ["cryptsetup", "luksRemoveKey", "--batch-mode", *key.arguments(), device],
+        mutating=True,
+        input=key.stdin(),
+    )
+
+
+def luks2_metadata(runner: Runner, device: str) -> dict:
+    """Return the LUKS2 header's JSON metadata: keyslots, segments, config (cryptsetup 2.4 and later)."""
+    result = runner.run(["cryptsetup", "luksDump", "--dump-json-metadata", device], mutating=False)
+    return json.loads(result.stdout)
+
+
+def key_slots(metadata: dict) -> list[int]:
+    """Return the numbers of the key slots that hold a key; reencryption's own slot is not one."""
+    return sorted(int(number) for number, slot in metadata.get("keyslots", {}).items() if slot.get("type") == "luks2")
+
+
+def reencryption_in_progress(metadata: dict) -> bool:
+    """Return True when the header records an unfinished reencryption or in-place encryption.
+
+    cryptsetup marks it with an ``online-reencrypt`` requirement (suffixed
+    ``-v2`` or ``-v3`` since 2.2), which older versions refuse to open.
+    """
+    requirements = metadata.get("config", {}).get("requirements", {}).get("mandatory", [])
+    return any(requirement.startswith("online-reencrypt") for requirement in requirements)
+
+
 def test_key(runner: Runner, device: str, key: Key) -> bool:
     """Return True when ``key`` opens a key slot of ``device`` (checked without opening a mapping)."""
     result = runner.run(
@@ -121,3 +187,105 @@ def test_key(runner: Runner, device: str, key: Key) -> bool:
         ok_codes=(0, 1, 2),
     )
     return result.returncode == 0
+
+
+# In-place encryption
+
+
+@dataclass(frozen=True)
+class ReencryptProgress:
+    """One progress report of ``cryptsetup reencrypt``."""
+
+    done_bytes: int
+    total_bytes: int
+    # Bytes per second since this cryptsetup run started.
+    speed: int
+    eta_seconds: float
+
+
+ProgressCallback = Callable[[ReencryptProgress], None]
+
+
+def parse_progress(line: str) -> ReencryptProgress | None:
+    """Parse one ``--progress-json`` line of cryptsetup 2.4 and later; None for any other line.
+
+    cryptsetup prints every number as a string, for example
+    ``{"device":"/dev/dm-3","device_bytes":"8192","device_size":"44040192",
+    "speed":"126877696","eta_ms":"2520012","time_ms":"5561235"}``.
+    """
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        document = json.loads(line)
+        return ReencryptProgress(
+            done_bytes=int(document["device_bytes"]),
+            total_bytes=int(document["device_size"]),
+            speed=int(document.get("speed", "0")),
+            eta_seconds=int(document.get("eta_ms", "0")) / 1000,
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _progress_handler(on_progress: ProgressCallback | None) -> Callable[[str], None]:
+    def handle(line: str) -> None:
+        progress = parse_progress(line)
+        if progress is not None and on_progress is not None:
+            on_progress(progress)
+
+    return handle
+
+
+def encrypt_in_place(
+    runner: Runner,
+    device: str,
+    key: Key,
+    workdir: str,
+    on_progress: ProgressCallback | None,
+    timeout: float,
+) -> None:
+    """Encrypt the plain data on ``device`` with LUKS2, moving it up to make room for the header.
+
+    The last ``ENCRYPT_REDUCE_BYTES`` of the device must hold nothing of
+    value. cryptsetup writes a temporary header file into ``workdir``
+    (its working directory) before it places the header on the device.
+    """
+    argv = [
+        "cryptsetup", "reencrypt", "--encrypt", "--type", "luks2",
+        "--reduce-device-size", f"{ENCRYPT_REDUCE_BYTES // MiB}M",
+        "--batch-mode", *PROGRESS_OPTIONS, *key.arguments(),
+    ]
+    if key.generated:
+        argv += MINIMAL_PBKDF
+    runner.run_streaming(
+        [*argv, device],
+        mutating=True,
+        on_line=_progress_handler(on_progress),
+        input=key.stdin(),
+        timeout=timeout,
+        cwd=workdir,
+    )
+
+
+def resume_reencryption(
+    runner: Runner, device: str, key: Key, on_progress: ProgressCallback | None, timeout: float
+) -> None:
+    """Continue the reencryption that the header of ``device`` records; never start a new one."""
+    argv = ["cryptsetup", "reencrypt", "--resume-only", "--batch-mode", *PROGRESS_OPTIONS, *key.arguments()]
+    runner.run_streaming(
+        [*argv, device],
+        mutating=True,
+        on_line=_progress_handler(on_progress),
+        input=key.stdin(),
+        timeout=timeout,
+    )
+
+
+def repair(runner: Runner, device: str, key: Key) -> None:
+    """Recover the header of ``device`` after a reencryption was cut off mid-write.
+
+    cryptsetup refuses to resume such a reencryption until the repair has
+    run; on a header that needs nothing it checks the key and changes nothing.
+    """
+    runner.run(["cryptsetup", "repair", "--batch-mode", *key.arguments(), device], mutating=True, input=key.stdin())

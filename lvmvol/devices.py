@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +91,67 @@ def signatures(runner: Runner, path: str) -> dict[str, str]:
         if separator and key in ("TYPE", "PTTYPE", "USAGE", "UUID", "LABEL", "VERSION"):
             found[key] = value
     return found
+
+
+# LUKS magic bytes. A LUKS1 header and a LUKS2 primary header start with
+# LUKS_MAGIC; a LUKS2 secondary header starts with LUKS2_SECONDARY_MAGIC.
+# The big-endian 16-bit version follows at byte 6. Source: the LUKS2 On-Disk
+# Format Specification, and LUKS2_HDR2_OFFSETS in cryptsetup's lib/luks2/luks2.h.
+LUKS_MAGIC = b"LUKS\xba\xbe"
+LUKS2_SECONDARY_MAGIC = b"SKUL\xba\xbe"
+# Offsets at which a LUKS2 secondary header can start: the primary header's
+# size, which is 16 KiB, 32 KiB, ... up to 4 MiB.
+LUKS2_SECONDARY_OFFSETS = tuple(16 * 1024 * 2**power for power in range(9))
+
+
+@dataclass(frozen=True)
+class LuksHeader:
+    """A LUKS header found by its magic bytes."""
+
+    offset: int
+    version: int
+    secondary: bool
+
+    def describe(self) -> str:
+        kind = "secondary header" if self.secondary else "header"
+        return f"a LUKS{self.version} {kind} at byte {self.offset}"
+
+
+def find_luks_headers(path: str) -> list[LuksHeader]:
+    """Return the LUKS headers whose magic bytes are on ``path``, primary and secondary.
+
+    This also finds a LUKS2 secondary header left behind by an older wipefs,
+    which erased only the primary header. cryptsetup can restore the whole
+    header from such a secondary header.
+    """
+    found = []
+    with open(path, "rb") as device:
+        size = device.seek(0, os.SEEK_END)
+        for offset in (0, *LUKS2_SECONDARY_OFFSETS):
+            if offset + 8 > size:
+                break
+            device.seek(offset)
+            start = device.read(8)
+            magic, version = start[:6], struct.unpack(">H", start[6:8])[0]
+            if offset == 0 and magic == LUKS_MAGIC:
+                found.append(LuksHeader(offset, version, secondary=False))
+            elif offset > 0 and magic == LUKS2_SECONDARY_MAGIC:
+                found.append(LuksHeader(offset, version, secondary=True))
+    return found
+
+
+def checksum_start(path: str, length: int) -> str:
+    """Return the SHA-256 (hexadecimal) of the first ``length`` bytes of ``path``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as device:
+        remaining = length
+        while remaining > 0:
+            chunk = device.read(min(remaining, 1024 * 1024))
+            if not chunk:
+                break
+            digest.update(chunk)
+            remaining -= len(chunk)
+    return digest.hexdigest()
 
 
 def wipe_signatures(runner: Runner, path: str) -> None:

@@ -307,6 +307,11 @@ def deactivate(runner: Runner, vg: str, name: str) -> None:
     runner.run(["lvchange", "--activate", "n", f"{vg}/{name}"], mutating=True)
 
 
+def extend_lv(runner: Runner, vg: str, name: str, size: int) -> None:
+    """Grow ``vg/name`` to ``size`` bytes; on a thin volume no space is allocated until written."""
+    runner.run(["lvextend", "--size", f"{size}b", f"{vg}/{name}"], mutating=True)
+
+
 def change_tags(runner: Runner, vg: str, name: str, add: list[str], remove: list[str]) -> None:
     argv = ["lvchange", *_tag_options("--addtag", add), *_tag_options("--deltag", remove)]
     runner.run([*argv, f"{vg}/{name}"], mutating=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from lvmvol import lvm
 from lvmvol.errors import CommandError
@@ -28,6 +28,9 @@ class Call:
     input: str | bytes | None
     # True when dry-run skipped the command: it was only logged as "would run".
     dry_run: bool
+    # The working directory a streaming command got, None for run().
+    cwd: str | None = None
+    timeout: float | None = None
 
     @property
     def command(self) -> str:
@@ -46,7 +49,8 @@ class Reply:
 class FakeRunner(Runner):
     """A ``Runner`` that records every call and returns canned results without starting a process.
 
-    ``reply("lvs", Reply(stdout=...))`` sets what a command returns; several
+    ``reply("lvs", Reply(stdout=...))`` sets what a command returns, and
+    ``reply("cryptsetup isLuks", ...)`` what one subcommand returns; several
     replies are used in order and the last one repeats. A command without a
     reply exits 0 with empty output. An exit code outside ``ok_codes``
     raises ``CommandError`` as the real runner does.
@@ -83,13 +87,50 @@ class FakeRunner(Runner):
         if skipped:
             return super().run(argv, mutating=True, input=input, timeout=timeout, ok_codes=ok_codes)
 
-        queue = self._replies.get(argv[0], [])
-        reply = queue.pop(0) if len(queue) > 1 else (queue[0] if queue else Reply())
+        reply = self._next_reply(argv)
         result = CommandResult(redact(argv), reply.returncode, reply.stdout, reply.stderr, 0.0)
         self.history.append(result)
         if reply.returncode not in ok_codes:
             raise CommandError(result.argv, reply.returncode, reply.stderr, 0.0)
         return result
+
+    def run_streaming(
+        self,
+        argv: Sequence[str],
+        *,
+        mutating: bool,
+        on_line: Callable[[str], None],
+        input: str | bytes | None = None,
+        timeout: float | None = None,
+        cwd: str | None = None,
+        ok_codes: Sequence[int] = (0,),
+        stop_grace: float = 0.0,
+    ) -> CommandResult:
+        """Record the call like ``run`` and pass each line of the canned stdout to ``on_line``.
+
+        A reply's lines all reach ``on_line`` before its exit code is checked,
+        as with a real command that reports progress and then fails.
+        """
+        argv = [str(arg) for arg in argv]
+        skipped = mutating and self.dry_run
+        self.calls.append(Call(argv, mutating, input, skipped, cwd, timeout))
+        if skipped:
+            return super().run(argv, mutating=True, input=input, timeout=timeout, ok_codes=ok_codes)
+
+        reply = self._next_reply(argv)
+        for line in reply.stdout.splitlines():
+            on_line(line)
+        result = CommandResult(redact(argv), reply.returncode, reply.stdout, reply.stderr, 0.0)
+        self.history.append(result)
+        if reply.returncode not in ok_codes:
+            raise CommandError(result.argv, reply.returncode, reply.stderr, 0.0)
+        return result
+
+    def _next_reply(self, argv: list[str]) -> Reply:
+        """Return the reply for "COMMAND SUBCOMMAND" (such as "cryptsetup isLuks"), else for COMMAND."""
+        key = f"{argv[0]} {argv[1]}" if len(argv) > 1 and f"{argv[0]} {argv[1]}" in self._replies else argv[0]
+        queue = self._replies.get(key, [])
+        return queue.pop(0) if len(queue) > 1 else (queue[0] if queue else Reply())
 
     def commands(self) -> list[str]:
         """Return the command name of every call, in order."""
