@@ -30,6 +30,12 @@ KEY = "key"
 KEY_GENERATED = "keygen"
 # lvmvol.discards=1: open the dm-crypt mapping with --allow-discards.
 DISCARDS = "discards"
+# lvmvol.encrypting=SIZE: an in-place encryption started and has not
+# finished; SIZE is the LV size in bytes before it grew for the LUKS2 header.
+ENCRYPTING = "encrypting"
+# lvmvol.encrypthead=SHA256: the SHA-256 (hexadecimal) of the volume's first
+# 16 MiB before the encryption started, the part the LUKS2 header replaces.
+ENCRYPT_HEAD = "encrypthead"
 # VG tag: the backing file of a loop device that is a PV of this VG.
 LOOP_FILE = "loopfile"
 

@@ -56,6 +56,8 @@ def _state(volume: Volume) -> str:
         flags.append("read-only")
     if volume.incomplete:
         flags.append("incomplete")
+    if volume.encrypting:
+        flags.append("encrypting")
     return ",".join(flags)
 
 
@@ -102,7 +104,7 @@ def volume_details(volume: Volume, snapshots: list[Volume]) -> None:
 def _volume_label(volume: Volume) -> str:
     parts = [volume.name, format_size(volume.lv.size), volume.filesystem]
     if volume.encrypted:
-        parts.append("luks2")
+        parts.append("luks2 (encrypting)" if volume.encrypting else "luks2")
     if not volume.lv.active:
         parts.append("inactive")
     if volume.lv.read_only:

@@ -88,6 +88,17 @@ class Volume(_NamedByLV):
         return self.settings.get(tags.DISCARDS) == "1"
 
     @property
+    def encrypting(self) -> bool:
+        """True from the start of an in-place encryption until it finishes, also when interrupted."""
+        return tags.ENCRYPTING in self.settings
+
+    @property
+    def size_before_encryption(self) -> int | None:
+        """The LV size in bytes that an unfinished in-place encryption recorded, else None."""
+        value = self.settings.get(tags.ENCRYPTING)
+        return int(value) if value and value.isdigit() else None
+
+    @property
     def mapping(self) -> str | None:
         """The dm-crypt mapping name of an encrypted volume, open or not."""
         return crypt_mapping_name(self.vg, self.name) if self.encrypted else None
@@ -140,6 +151,7 @@ class Volume(_NamedByLV):
             "device": self.device if self.lv.active else None,
             "created": self.created.isoformat() if self.created else None,
             "incomplete": self.incomplete,
+            "encrypting": self.encrypting,
         }
 
 

@@ -51,6 +51,11 @@ def mount_volume(
             f"volume {volume.full_name} was not finished (its filesystem may be missing)",
             "run the same 'lvmvol volume create' again to finish it",
         )
+    if volume.encrypting:
+        raise Conflict(
+            f"the encryption of volume {volume.full_name} is unfinished, so part of it is still plain",
+            f"finish it with 'lvmvol volume encrypt {volume.name}'",
+        )
     if not volume.encrypted and (key is not None or allow_discards):
         raise InvalidInput(f"volume {volume.full_name} is not encrypted; drop the key and discard options")
     target = os.path.abspath(mountpoint or default_mountpoint(ctx, volume.name))

@@ -31,6 +31,11 @@ def create_snapshot(ctx: Context, source_spec: str, name: str | None = None) -> 
             f"volume {source.full_name} was not finished",
             "run the 'lvmvol volume create' that made it again first",
         )
+    if source.encrypting:
+        raise Conflict(
+            f"the encryption of volume {source.full_name} is unfinished",
+            f"finish it with 'lvmvol volume encrypt {source.name}' first",
+        )
     name = name or generate_snapshot_name(source.name)
     validate_lv_name(name, source.vg, kind="snapshot")
     details = {"vg": source.vg, "origin": source.name, "pool": source.lv.pool}

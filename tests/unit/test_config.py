@@ -123,7 +123,7 @@ def test_unknown_key(tmp_path: Path, key: str) -> None:
     message = str(raised.value)
     assert f"unknown key {key!r}" in message
     assert str(path) in message
-    assert "known keys: command_timeout, device_timeout, filesystem, key_dir" in message
+    assert "known keys: command_timeout, device_timeout, encrypt_timeout, filesystem, key_dir" in message
 
 
 def test_unknown_table(tmp_path: Path) -> None:
