@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from lvmvol.cli.common import confirmer, json_option, operation_context, print_json, report
+from lvmvol.cli.progress import progress_bar
 from lvmvol.cli.render import volume_details, volume_table
 from lvmvol.config import FILESYSTEMS
-from lvmvol.cli.keys import key_options, read_key
-from lvmvol.ops import mounting, removal, snapshots, volumes
+from lvmvol.cli.keys import key_options, new_key_options, read_key, read_rekey_keys
+from lvmvol.ops import encrypt as encrypt_ops
+from lvmvol.ops import mounting, rekey as rekey_ops, removal, snapshots, volumes
 from lvmvol.ops.inventory import read_inventory
 from lvmvol.units import parse_size
 
@@ -144,6 +146,69 @@ def remove(click_ctx: click.Context, names: tuple[str, ...], force: bool, assume
         return
     for outcome in outcomes:
         report(outcome, False, "volume")
+
+
+@volume.command("encrypt")
+@click.argument("name")
+@key_options(create=True)
+@json_option
+@click.pass_context
+def encrypt(
+    click_ctx: click.Context,
+    name: str,
+    key_file: str | None,
+    passphrase: bool,
+    passphrase_stdin: bool,
+    allow_discards: bool,
+    as_json: bool,
+) -> None:
+    """Encrypt the plain volume NAME in place with LUKS2, keeping its data.
+
+    The volume must be unmounted. It grows by 32 MiB for the LUKS2 header, so
+    the filesystem keeps its size. Without a key option, a random key file
+    is generated in key_dir. An interrupted encryption resumes when the same
+    command runs again; a progress bar shows on a terminal.
+    """
+    key = read_key(key_file, passphrase, passphrase_stdin, confirm=True)
+    ctx = operation_context(click_ctx)
+    try:
+        with progress_bar(f"encrypting {name}") as on_progress:
+            outcome = encrypt_ops.encrypt_volume(ctx, name, key, allow_discards, on_progress)
+    except KeyboardInterrupt:
+        click.echo(f"lvmvol: note: run 'lvmvol volume encrypt {name}' again to resume the encryption", err=True)
+        raise
+    report(outcome, as_json, "volume")
+
+
+@volume.command("rekey")
+@click.argument("name")
+@new_key_options
+@key_options(create=False, discards=False)
+@json_option
+@click.pass_context
+def rekey(
+    click_ctx: click.Context,
+    name: str,
+    new_key_file: str | None,
+    new_passphrase: bool,
+    new_passphrase_stdin: bool,
+    key_file: str | None,
+    passphrase: bool,
+    passphrase_stdin: bool,
+    as_json: bool,
+) -> None:
+    """Replace the key of the encrypted volume NAME, also while it is mounted.
+
+    The new key gets a key slot, the current key's slot is removed, and the
+    new key is recorded with the volume. The current key is the recorded
+    key file unless a key option names it. Snapshots keep the key they were
+    taken with.
+    """
+    new_key, current_key = read_rekey_keys(
+        new_key_file, new_passphrase, new_passphrase_stdin, key_file, passphrase, passphrase_stdin
+    )
+    outcome = rekey_ops.rekey_volume(operation_context(click_ctx), name, new_key, current_key)
+    report(outcome, as_json, "volume")
 
 
 @click.command()
