@@ -112,7 +112,14 @@ def encrypt_volume(
             "device": device,
         }
     )
-    return Outcome(volume.name, True, details)
+    notes = []
+    snapshots = [child.name for child in inventory.children(volume) if not child.encrypted]
+    if snapshots:
+        notes.append(
+            f"snapshots {', '.join(snapshots)} of {volume.name} stay plain and still contain its data "
+            "unencrypted; remove them if that data must not stay readable"
+        )
+    return Outcome(volume.name, True, details, notes)
 
 
 def _check_offline(volume: Volume) -> None:

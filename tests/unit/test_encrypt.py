@@ -676,3 +676,15 @@ def test_snapshot_refuses_encrypting(ctx: Context, fake_runner: FakeRunner, moun
         create_snapshot(ctx, "plain", "plain-snap")
     assert "lvmvol volume encrypt plain" in str(raised.value)
     assert fake_runner.executed_mutating() == []
+
+
+def test_encrypt_notes_plain_snapshots(key_ctx: Context, fake_runner: FakeRunner, plain_runner: FakeRunner, key_file: Key) -> None:
+    snapshot = plain_row(lv_name="plain-snap", origin="plain", lv_kernel_minor="10")
+    fake_runner.reply("lvs", Reply(stdout=lvs_output(lv_row("pool"), plain_row(), snapshot)))
+    outcome = encrypt_volume(key_ctx, "plain", key_file)
+    assert len(outcome.notes) == 1
+    assert "snapshots plain-snap of plain stay plain" in outcome.notes[0]
+
+
+def test_encrypt_no_note_without_snapshots(key_ctx: Context, plain_runner: FakeRunner, key_file: Key) -> None:
+    assert encrypt_volume(key_ctx, "plain", key_file).notes == []
