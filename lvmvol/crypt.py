@@ -146,9 +146,9 @@ def add_key(runner: Runner, device: str, current: Key, new: Key) -> None:
 def remove_key(runner: Runner, device: str, key: Key) -> None:
     """Remove the key slot that ``key`` opens.
 
-    cryptsetup removes even the last key slot without asking when standard
-    input is no terminal, so callers check first that another key opens
-    the device.
+    cryptsetup 2.6.1 removes even the last key slot without asking when
+    standard input is not a terminal, so callers check first that another
+    key slot exists.
     """
     runner.run(
         ["cryptsetup", "luksRemoveKey", "--batch-mode", *key.arguments(), device],
