@@ -130,7 +130,9 @@ class FakeRunner(Runner):
         """Return the reply for "COMMAND SUBCOMMAND" (such as "cryptsetup isLuks"), else for COMMAND."""
         key = f"{argv[0]} {argv[1]}" if len(argv) > 1 and f"{argv[0]} {argv[1]}" in self._replies else argv[0]
         queue = self._replies.get(key, [])
-        return queue.pop(0) if len(queue) > 1 else (queue[0] if queue else Reply())
+        if len(queue) > 1:
+            return queue.pop(0)
+        return queue[0] if queue else Reply()
 
     def commands(self) -> list[str]:
         """Return the command name of every call, in order."""

@@ -25,10 +25,11 @@ from .fakes import FakeRunner, Reply, lv_row, lvs_output
 
 MiB = 1024 * 1024
 DEVICE = "/dev/mapper/smokevg-plain"
-# A line cryptsetup 2.6.1 printed with --progress-json in the test VM.
+# A line cryptsetup 2.6.1 printed with --progress-json in the test VM,
+# encrypting a 288 MiB thin LV.
 PROGRESS_LINE = (
-    '{"device":"/dev/dm-7","device_bytes":"104857600","device_size":"285212672",'
-    '"speed":"18219008","eta_ms":"9894","time_ms":"5755"}'
+    '{"device":"/dev/mapper/expvg-a","device_bytes":"67108864","device_size":"285212672",'
+    '"speed":"2390047","eta_ms":"98274","time_ms":"21058"}'
 )
 # The checksum of the plain volume's first 16 MiB in these tests.
 HEAD_CHECKSUM = "ab" * 32
@@ -123,7 +124,7 @@ def key_ctx(ctx: Context, tmp_path: Path) -> Context:
 
 def test_parse_progress_line() -> None:
     assert parse_progress(PROGRESS_LINE) == ReencryptProgress(
-        done_bytes=104857600, total_bytes=285212672, speed=18219008, eta_seconds=9.894
+        done_bytes=67108864, total_bytes=285212672, speed=2390047, eta_seconds=98.274
     )
 
 
@@ -131,8 +132,9 @@ def test_parse_progress_line() -> None:
     "line",
     [
         "",
-        "Progress:  36.8%, ETA 00:09, 100 MiB written, speed  17.4 MiB/s",
-        "Finished, time 00:15.262, 272 MiB written, speed  17.8 MiB/s",
+        "Progress:  36.8%, ETA 00m09s,  100 MiB written, speed  17.4 MiB/s",
+        "Finished, time 00m15s,  272 MiB written, speed  17.8 MiB/s",
+        "Reencryption interrupted.",
         "{not json",
         '{"device":"/dev/dm-7"}',
         '{"device_bytes":"many","device_size":"10"}',
@@ -296,10 +298,10 @@ def test_encrypt_reports_progress(key_ctx: Context, plain_runner: FakeRunner, ke
     reports: list[ReencryptProgress] = []
     plain_runner.reply(
         "cryptsetup reencrypt",
-        Reply(stdout="\n".join([PROGRESS_LINE, "not progress", PROGRESS_LINE.replace("104857600", "285212672")]) + "\n"),
+        Reply(stdout="\n".join([PROGRESS_LINE, "not progress", PROGRESS_LINE.replace("67108864", "285212672")]) + "\n"),
     )
     encrypt_volume(key_ctx, "plain", key_file, on_progress=reports.append)
-    assert [report.done_bytes for report in reports] == [104857600, 285212672]
+    assert [report.done_bytes for report in reports] == [67108864, 285212672]
     assert reports[-1].total_bytes == 285212672
 
 
@@ -420,7 +422,7 @@ def test_encrypt_pool_space_refused(key_ctx: Context, fake_runner: FakeRunner, p
 
 def test_encrypt_pool_space_counts_snapshot_sharing(key_ctx: Context, fake_runner: FakeRunner, plain_runner: FakeRunner, key_file: Key) -> None:
     # 150 MiB + 32 MiB fits in 175 MiB only if the allocated half need not be
-    # copied; a snapshot shares it, so all of it is needed.
+    # copied. A snapshot shares that half, so all 182 MiB are needed.
     snapshot = plain_row(lv_name="plain-snap", origin="plain", lv_kernel_minor="10")
     volume = plain_row(lv_size=str(150 * MiB))
     fake_runner.reply("lvs", Reply(stdout=lvs_output(lv_row("pool"), volume, snapshot)))
