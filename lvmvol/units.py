@@ -24,8 +24,10 @@ from lvmvol.errors import InvalidInput
 SECTOR = 512
 
 _BINARY = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
-_SIZE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
-_PERCENT_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+# re.ASCII: \d and \s match only ASCII digits and spaces, so "٣M" (an
+# Arabic-Indic three) or a thin space is rejected instead of parsed.
+_SIZE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$", re.ASCII)
+_PERCENT_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$", re.ASCII)
 
 _UNIT_HELP = "use a unit: 100M or 100MiB (binary), 100MB (decimal), 4096B (bytes)"
 
