@@ -89,10 +89,7 @@ class Runner:
         argv = list(argv)
         shown = shlex.join(redact(argv))
         if mutating and self.dry_run:
-            log.info("would run: %s", shown)
-            result = CommandResult(redact(argv), 0, "", "", 0.0, dry_run=True)
-            self.history.append(result)
-            return result
+            return self._skip(argv, shown)
 
         log.info("run: %s", shown)
         limit = self.timeout if timeout is None else timeout
@@ -122,12 +119,7 @@ class Runner:
             _text(completed.stderr),
             duration,
         )
-        self.history.append(result)
-        log.debug("exit %d after %.3f s: %s", result.returncode, duration, shown)
-        if result.returncode not in ok_codes:
-            raise CommandError(result.argv, result.returncode, result.stderr, duration)
-        return result
-
+        return self._finish(result, shown, ok_codes)
 
     def run_streaming(
         self,
@@ -154,10 +146,7 @@ class Runner:
         argv = list(argv)
         shown = shlex.join(redact(argv))
         if mutating and self.dry_run:
-            log.info("would run: %s", shown)
-            result = CommandResult(redact(argv), 0, "", "", 0.0, dry_run=True)
-            self.history.append(result)
-            return result
+            return self._skip(argv, shown)
 
         log.info("run: %s", shown)
         limit = self.timeout if timeout is None else timeout
@@ -222,10 +211,21 @@ class Runner:
             raise CommandTimeout(redact(argv), limit, stderr)
         stdout = "".join(f"{line}\n" for line in lines)
         result = CommandResult(redact(argv), process.returncode, stdout, stderr, duration)
+        return self._finish(result, shown, ok_codes)
+
+    def _skip(self, argv: list[str], shown: str) -> CommandResult:
+        """Log and record a mutating command that dry-run does not start."""
+        log.info("would run: %s", shown)
+        result = CommandResult(redact(argv), 0, "", "", 0.0, dry_run=True)
         self.history.append(result)
-        log.debug("exit %d after %.3f s: %s", result.returncode, duration, shown)
+        return result
+
+    def _finish(self, result: CommandResult, shown: str, ok_codes: Sequence[int]) -> CommandResult:
+        """Record ``result``; raise ``CommandError`` for an exit code outside ``ok_codes``."""
+        self.history.append(result)
+        log.debug("exit %d after %.3f s: %s", result.returncode, result.duration, shown)
         if result.returncode not in ok_codes:
-            raise CommandError(result.argv, result.returncode, result.stderr, duration)
+            raise CommandError(result.argv, result.returncode, result.stderr, result.duration)
         return result
 
 

@@ -8,7 +8,7 @@ import stat
 
 from lvmvol.names import crypt_mapping_name
 
-from .helpers import run_command
+from .helpers import lvm_json, run_command
 from .lvmvol_fixtures import (  # noqa: F401
     all_lvs,
     filesystem_type,
@@ -270,6 +270,38 @@ def test_allow_discards_recorded_and_used(thin_pool, lvmvol, tmp_path):
     assert json_output(lvmvol("volume", "show", "trim", "--json"))["allow_discards"] is True
     lvmvol("volume", "umount", "trim")
     lvmvol("volume", "umount", "notrim")
+
+
+def allocated_bytes(vg: str, name: str) -> float:
+    """Return how many bytes of the thin LV ``vg/name`` the pool has allocated."""
+    row = lvm_json("lvs", "-o", "lv_size,data_percent", f"{vg}/{name}")[0]
+    return int(row["lv_size"]) * float(row["data_percent"]) / 100
+
+
+def test_discards_return_freed_blocks(thin_pool, lvmvol, tmp_path):
+    lvmvol("volume", "create", "trim", "--size", "96M", "--luks", "--allow-discards",
+           "--key-file", make_key_file(tmp_path))
+    lvmvol("volume", "create", "notrim", "--size", "96M", "--luks",
+           "--key-file", make_key_file(tmp_path, "b.key"))
+    allocated = {}
+    for name in ("trim", "notrim"):
+        mountpoint = lvmvol("volume", "mount", name).stdout.strip()
+        with open(os.path.join(mountpoint, "data"), "wb") as handle:
+            handle.write(os.urandom(40 * MiB))
+            os.fsync(handle.fileno())
+        full = allocated_bytes(thin_pool.vg, name)
+        os.unlink(os.path.join(mountpoint, "data"))
+        os.sync()
+        trimmed = run_command(["fstrim", "-v", mountpoint], check=False)
+        allocated[name] = (full, allocated_bytes(thin_pool.vg, name), trimmed.returncode)
+        lvmvol("volume", "umount", name)
+
+    full, after, status = allocated["trim"]
+    assert status == 0
+    assert full - after > 30 * MiB
+    full, after, status = allocated["notrim"]
+    assert status != 0  # dm-crypt without allow_discards rejects the discard
+    assert full - after < 1 * MiB
 
 
 def run_on_terminal(argv: list[str], answers: list[tuple[str, str]], timeout: float = 300) -> tuple[int, str]:
