@@ -58,7 +58,8 @@ def mount_volume(
         )
     if not volume.encrypted and (key is not None or allow_discards):
         raise InvalidInput(f"volume {volume.full_name} is not encrypted; drop the key and discard options")
-    target = os.path.abspath(mountpoint or default_mountpoint(ctx, volume.name))
+    target = os.path.normpath(mountpoint or default_mountpoint(ctx, volume.name))
+    check_mountpoint_path(target)
     details = {"mountpoint": target}
 
     if any(entry.mountpoint == target for entry in volume.mounts):
@@ -89,6 +90,26 @@ def mount_volume(
     if not ctx.dry_run:
         _verify_mounted(target)
     return Outcome(volume.name, True, details)
+
+
+# Kernel filesystems, where a mount would hide or break the kernel's own files.
+KERNEL_FILESYSTEM_ROOTS = ("/proc", "/sys", "/dev")
+
+
+def check_mountpoint_path(path: str) -> None:
+    """Raise ``InvalidInput`` for a relative mountpoint or one under /proc, /sys or /dev.
+
+    A relative path would depend on the directory a script happens to run
+    in, so it is rejected rather than resolved.
+    """
+    if not os.path.isabs(path):
+        raise InvalidInput(f"mountpoint {path!r} is a relative path", "give an absolute path, such as /srv/data")
+    for root in KERNEL_FILESYSTEM_ROOTS:
+        if path == root or path.startswith(root + "/"):
+            raise InvalidInput(
+                f"mountpoint {path} is under {root}, which the kernel manages",
+                "choose a directory on a regular filesystem, such as one under mount_root",
+            )
 
 
 def _check_mountpoint_free(target: str) -> None:

@@ -48,8 +48,15 @@ def test_mount_elsewhere_conflict(scratch_ctx: Context, smoke_runner: FakeRunner
 
 def test_mount_occupied_mountpoint(scratch_ctx: Context, smoke_runner: FakeRunner) -> None:
     with pytest.raises(Conflict) as raised:
-        mount_volume(scratch_ctx, "vol1", "/dev")
-    assert "/dev is already a mountpoint of udev" in str(raised.value)
+        mount_volume(scratch_ctx, "vol1", "/")
+    assert "/ is already a mountpoint of /dev/mapper/sysvg-root" in str(raised.value)
+    assert smoke_runner.executed_mutating() == []
+
+
+@pytest.mark.parametrize("target", ["relative/dir", "/proc", "/sys/fs/x", "/dev/../dev/shm"])
+def test_mount_bad_mountpoint_path(scratch_ctx: Context, smoke_runner: FakeRunner, target: str) -> None:
+    with pytest.raises(InvalidInput):
+        mount_volume(scratch_ctx, "vol1", target)
     assert smoke_runner.executed_mutating() == []
 
 
