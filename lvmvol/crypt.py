@@ -18,6 +18,8 @@ from lvmvol.runner import Runner
 
 # cryptsetup's exit code when the device is busy (cryptsetup(8), RETURN CODES).
 EXIT_BUSY = 5
+# cryptsetup(8), RETURN CODES: no key slot opens with the given key or passphrase.
+EXIT_WRONG_KEY = 2
 # Close retries: udev may still be probing a mapping for a moment after
 # open or umount, which makes the first close fail with "busy".
 CLOSE_ATTEMPTS = 6

@@ -9,6 +9,7 @@ from typing import Callable
 import click
 
 from lvmvol.config import load_config
+from lvmvol.errors import InvalidInput
 from lvmvol.ops.context import Context, Outcome
 from lvmvol.runner import Runner
 
@@ -53,15 +54,17 @@ def confirmer(assume_yes: bool) -> Callable[[str], bool]:
     """Return the confirmation callback for operations.
 
     ``--yes`` agrees to everything. Otherwise the question is asked on a
-    terminal; without one the answer is no, so scripts must pass --yes.
+    terminal. Without one, ``InvalidInput`` is raised before anything
+    changes, so a script learns in one line that it must pass --yes.
     """
 
     def confirm(question: str) -> bool:
         if assume_yes:
             return True
         if not sys.stdin.isatty():
-            click.echo(f"lvmvol: {question} (no terminal to ask; pass --yes)", err=True)
-            return False
+            raise InvalidInput(
+                f"confirmation required, and no terminal to ask: {question}", "pass --yes to confirm"
+            )
         return click.confirm(question, default=False, err=True)
 
     return confirm

@@ -85,9 +85,18 @@ def open_volume(
         return mapping_device
     key = recorded_key(volume, key)
     discards = volume.allow_discards if allow_discards is None else allow_discards
-    crypt.open_mapping(
-        ctx.runner, device, volume.mapping, key, allow_discards=discards, read_only=volume.lv.read_only
-    )
+    try:
+        crypt.open_mapping(
+            ctx.runner, device, volume.mapping, key, allow_discards=discards, read_only=volume.lv.read_only
+        )
+    except CommandError as error:
+        if error.returncode != crypt.EXIT_WRONG_KEY:
+            raise
+        given = "the passphrase" if key.passphrase is not None else f"key file {key.path}"
+        raise InvalidInput(
+            f"{given} does not open volume {volume.full_name}",
+            f"give its key with --key-file or a passphrase option; its recorded key is {volume.key_source}",
+        ) from None
     wait_for_device(ctx, mapping_device)
     return mapping_device
 

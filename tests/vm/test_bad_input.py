@@ -66,6 +66,7 @@ def landscape(thin_pool, lvmvol, tmp_path):
         "empty_key": make_key(str(keys), "empty.key", b""),
         "open_key": make_key(str(keys), "open.key", mode=0o644),
         "wrong_key": make_key(str(keys), "wrong.key"),
+        "new_key": make_key(str(keys), "new.key"),
         "key_dir": str(keys),
         "full_dir": str(full_dir),
         "link": str(tmp_path / "link"),
@@ -80,7 +81,6 @@ def cases(land: dict) -> list[tuple[list[str], int, str]]:
         (["volume", "show", "nosuch"], NOT_FOUND, "nosuch"),
         (["volume", "mount", "nosuch"], NOT_FOUND, "nosuch"),
         (["volume", "umount", "nosuch"], NOT_FOUND, "nosuch"),
-        (["volume", "rm", "nosuch"], NOT_FOUND, "nosuch"),
         (["snapshot", "nosuch"], NOT_FOUND, "nosuch"),
         (["volume", "encrypt", "nosuch"], NOT_FOUND, "nosuch"),
         (["volume", "rekey", "nosuch", "--new-key-file", land["good_key"]], NOT_FOUND, "nosuch"),
@@ -98,17 +98,17 @@ def cases(land: dict) -> list[tuple[list[str], int, str]]:
         (["volume", "create", "fresh", "--size", "1.5B"], INVALID, "1.5B"),
         (["volume", "create", "fresh", "--size", "64M", "--fs", "xfs"], INVALID, "300"),
         # Key files.
-        (["volume", "create", "fresh", "--size", "32M", "--luks", "--key-file", land["missing_key"]], INVALID, land["missing_key"]),
+        (["volume", "create", "fresh", "--size", "32M", "--luks", "--key-file", land["missing_key"]], NOT_FOUND, land["missing_key"]),
         (["volume", "create", "fresh", "--size", "32M", "--luks", "--key-file", land["empty_key"]], INVALID, land["empty_key"]),
         (["volume", "create", "fresh", "--size", "32M", "--luks", "--key-file", land["key_dir"]], INVALID, land["key_dir"]),
         (["volume", "create", "fresh", "--size", "32M", "--luks", "--key-file", land["open_key"]], INVALID, "chmod"),
         (["volume", "create", "fresh", "--size", "32M", "--allow-discards"], INVALID, "--luks"),
-        (["volume", "mount", "sealed", "--key-file", land["wrong_key"]], CONFLICT, "sealed"),
+        (["volume", "mount", "sealed", "--key-file", land["wrong_key"]], INVALID, "does not open volume"),
         (["volume", "mount", "sealed", "--key-file", land["open_key"]], INVALID, "chmod"),
         (["volume", "mount", "plain", "--key-file", land["good_key"]], INVALID, "plain"),
-        (["volume", "rekey", "plain", "--new-key-file", land["good_key"]], INVALID, "plain"),
+        (["volume", "rekey", "plain", "--new-key-file", land["good_key"]], CONFLICT, "not encrypted"),
         (["volume", "rekey", "sealed", "--new-key-file", land["empty_key"]], INVALID, land["empty_key"]),
-        (["volume", "rekey", "sealed", "--new-key-file", land["good_key"], "--key-file", land["wrong_key"]], CONFLICT, "sealed"),
+        (["volume", "rekey", "sealed", "--new-key-file", land["new_key"], "--key-file", land["wrong_key"]], INVALID, land["wrong_key"]),
         # Mountpoints.
         (["volume", "mount", "plain", "relative/dir"], INVALID, "relative/dir"),
         (["volume", "mount", "plain", "/proc/lvmvol"], INVALID, "/proc"),
@@ -119,12 +119,22 @@ def cases(land: dict) -> list[tuple[list[str], int, str]]:
         # Volumes in use.
         (["volume", "rm", "busy"], CONFLICT, land["busy_at"]),
         (["volume", "encrypt", "busy", "--key-file", land["good_key"]], CONFLICT, land["busy_at"]),
-        (["volume", "rm", "busy", "--force"], INVALID, "--yes"),
+        (["volume", "rm", "busy", "--force"], INVALID, "pass --yes"),
         # Pools.
         (["pool", "init", "/dev/nosuchdisk", "--vg", vg], NOT_FOUND, "/dev/nosuchdisk"),
         (["pool", "init", "--file", "relative.img", "--file-size", "1G", "--vg", "bad vg"], INVALID, "bad vg"),
         (["pool", "init", "/dev/null", "--vg", "other"], INVALID, "/dev/null"),
     ]
+
+
+def test_rm_missing_volume_unchanged(thin_pool, lvmvol):
+    """Removal is idempotent: a volume that is already gone is "unchanged", as a second rm finds it."""
+    before = system_state()
+
+    result = lvmvol("volume", "rm", "nosuch")
+
+    assert "'nosuch' does not exist" in result.stderr
+    assert system_state() == before
 
 
 def test_bad_input_matrix(landscape, lvmvol):

@@ -156,7 +156,8 @@ def test_wrong_key_leaves_nothing_open(thin_pool, lvmvol, tmp_path):
 
     result = lvmvol("volume", "mount", "locked", "--key-file", wrong, check=False)
 
-    assert result.returncode == 5
+    assert result.returncode == 2
+    assert f"key file {wrong} does not open volume {thin_pool.vg}/locked" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not os.path.exists(f"/dev/mapper/luks-{thin_pool.vg}-locked")
 
