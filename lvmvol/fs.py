@@ -49,7 +49,7 @@ def mount_options(fstype: str) -> list[str]:
 # The thaw guard: a bash process that thaws the filesystem at $1 unless lvmvol
 # writes "released" to it first. When lvmvol dies, even by SIGKILL, read gets
 # end-of-file at once; read -t bounds the wait at $2 seconds even if lvmvol
-# hangs. The thaw is logged to syslog, because nobody else would see it.
+# hangs. The thaw is logged to syslog, because lvmvol is no longer there to report it.
 THAW_GUARD_SCRIPT = (
     'read -r -t "$2" reply\n'
     'if [ "$reply" != released ] && fsfreeze --unfreeze "$1"; then\n'

@@ -259,7 +259,7 @@ class Runner:
             )
         except FileNotFoundError:
             raise _command_not_found(argv) from None
-        return DetachedProcess(process, shown)
+        return DetachedProcess(process, command_line=shown)
 
 
 @dataclass
@@ -267,7 +267,8 @@ class DetachedProcess:
     """A process that ``Runner.start_detached`` started, with a pipe to its standard input."""
 
     process: subprocess.Popen
-    shown: str
+    # The redacted command line, for log messages.
+    command_line: str
 
     def finish(self, line: str | None = None, wait: float = 5.0) -> None:
         """Write ``line`` (when given) to the process, close its input, and reap it.
@@ -284,9 +285,9 @@ class DetachedProcess:
         try:
             returncode = self.process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
-            log.debug("still running after %.1f s: %s", wait, self.shown)
+            log.debug("still running after %.1f s: %s", wait, self.command_line)
             return
-        log.debug("exit %d: %s", returncode, self.shown)
+        log.debug("exit %d: %s", returncode, self.command_line)
 
 
 def _command_not_found(argv: Sequence[str]) -> CommandError:

@@ -21,7 +21,7 @@ allow_overcommit_option = click.option(
     "--allow-overcommit",
     is_flag=True,
     help="Go ahead even if the pool's thin volumes and snapshots would total more than "
-    "overcommit_ratio times its data size (a pool past its use threshold is still refused).",
+    "overcommit_ratio times its data size. A pool past its use threshold is still rejected.",
 )
 
 
