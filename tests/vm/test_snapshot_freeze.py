@@ -23,14 +23,15 @@ from lvmvol import fs
 from lvmvol.runner import Runner
 
 from .helpers import run_command
-from .lvmvol_fixtures import big_thin_pool, json_output, lv_row, mount_root  # noqa: F401
+from .lvmvol_fixtures import big_thin_pool, json_output, lv_row, mount_root, thin_pool  # noqa: F401
 
-# A writer that never stops on its own: it writes and fsyncs files of 4 to
-# 64 KiB, renames them into subdirectories (journalled metadata that is not
-# fsynced), and appends its iteration count to the progress file in $2.
+# A writer that runs until the file $3 exists: it writes and fsyncs files
+# of 4 to 64 KiB, renames them into subdirectories (journalled metadata
+# that is not fsynced), and appends a line per iteration to the progress
+# file $2. It stops between iterations, so no file on $1 stays open.
 WRITER = r"""
 i=0
-while :; do
+while [ ! -e "$3" ]; do
     dd if=/dev/urandom of="$1/f$((i % 40))" bs=4k count=$((1 + i % 16)) conv=fsync status=none || exit 1
     mkdir -p "$1/d$((i % 7))"
     mv "$1/f$((i % 40))" "$1/d$((i % 7))/g$((i % 13))" || exit 1
@@ -104,7 +105,8 @@ def test_snapshots_under_writer_clean(big_thin_pool, lvmvol, lvmvol_config, tmp_
     volume = json_output(lvmvol(*create))
     origin = lvmvol("volume", "mount", "live").stdout.strip()
     progress_file = tmp_path / "progress"
-    writer = subprocess.Popen(["bash", "-c", WRITER, "writer", origin, str(progress_file)])
+    stop_file = tmp_path / "stop"
+    writer = subprocess.Popen(["bash", "-c", WRITER, "writer", origin, str(progress_file), str(stop_file)])
     try:
         wait_for_progress(progress_file, 5)
         for number in range(1, SNAPSHOTS + 1):
@@ -115,8 +117,8 @@ def test_snapshots_under_writer_clean(big_thin_pool, lvmvol, lvmvol_config, tmp_
             wait_for_progress(progress_file, before)
         assert writer.poll() is None, "the writer stopped"
     finally:
-        writer.terminate()
-        writer.wait(timeout=60)
+        stop_file.touch()
+        writer.wait(timeout=120)
 
     lvmvol("volume", "umount", "live")
     for number in range(1, SNAPSHOTS + 1):
@@ -133,7 +135,7 @@ def test_snapshots_under_writer_clean(big_thin_pool, lvmvol, lvmvol_config, tmp_
 
 
 @pytest.fixture
-def mounted_ext4(big_thin_pool, lvmvol) -> str:
+def mounted_ext4(thin_pool, lvmvol) -> str:
     lvmvol("volume", "create", "frz", "--size", "32M")
     return lvmvol("volume", "mount", "frz").stdout.strip()
 
