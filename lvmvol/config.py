@@ -26,6 +26,9 @@ ENVIRONMENT_VARIABLE = "LVMVOL_CONFIG"
 
 FILESYSTEMS = ("ext4", "xfs", "none")
 
+# Keys whose value is a percentage, from above 0 to 100.
+PERCENT_KEYS = ("pool_data_threshold", "pool_metadata_threshold")
+
 
 @dataclass
 class Config:
@@ -51,6 +54,14 @@ class Config:
     encrypt_timeout: float = 86400.0
     # Seconds to wait for a device node to appear through udev.
     device_timeout: float = 30.0
+    # Highest committed virtual size of a thin pool (the sizes of all its
+    # thin volumes and snapshots added up) as a multiple of its data size
+    # that `volume create` and `snapshot` accept without --allow-overcommit.
+    overcommit_ratio: float = 2.0
+    # Data and metadata use of a thin pool, in percent, from which `volume
+    # create` and `snapshot` refuse to add to it and listings flag it.
+    pool_data_threshold: float = 80.0
+    pool_metadata_threshold: float = 80.0
     # Path the configuration was read from, or None when defaults are used.
     source: str | None = None
 
@@ -61,6 +72,8 @@ def _check_value(key: str, value: object, default: object, path: Path) -> object
             raise ConfigError(f"{path}: {key} must be a number, not {value!r}")
         if value <= 0:
             raise ConfigError(f"{path}: {key} must be greater than zero, not {value!r}")
+        if key in PERCENT_KEYS and value > 100:
+            raise ConfigError(f"{path}: {key} is a percentage and must be at most 100, not {value!r}")
         return float(value)
     if not isinstance(value, str):
         raise ConfigError(f"{path}: {key} must be a string, not {value!r}")

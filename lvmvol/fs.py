@@ -1,9 +1,9 @@
-"""Filesystems on volumes: making them and the mount options each type needs."""
+"""Filesystems on volumes: making them, the mount options each type needs, freezing them."""
 
 from __future__ import annotations
 
-from lvmvol.errors import InvalidInput
-from lvmvol.runner import Runner
+from lvmvol.errors import CommandError, CommandTimeout, InvalidInput
+from lvmvol.runner import DetachedProcess, Runner
 from lvmvol.units import format_size
 
 # xfsprogs 5.19 and later refuse to make a filesystem smaller than 300 MiB.
@@ -44,3 +44,53 @@ def mount_options(fstype: str) -> list[str]:
     if fstype == "xfs":
         return ["nouuid"]
     return []
+
+
+# The thaw guard: a bash process that thaws the filesystem at $1 unless lvmvol
+# writes "released" to it first. When lvmvol dies, even by SIGKILL, read gets
+# end-of-file at once; read -t bounds the wait at $2 seconds even if lvmvol
+# hangs. The thaw is logged to syslog, because lvmvol is no longer there to report it.
+THAW_GUARD_SCRIPT = (
+    'read -r -t "$2" reply\n'
+    'if [ "$reply" != released ] && fsfreeze --unfreeze "$1"; then\n'
+    '    logger -t lvmvol "thawed $1, which an lvmvol command had frozen and did not thaw"\n'
+    "fi\n"
+)
+THAW_GUARD_RELEASE = "released"
+
+
+def start_thaw_guard(runner: Runner, mountpoint: str, timeout: float) -> DetachedProcess | None:
+    """Start the process that thaws ``mountpoint`` if lvmvol stops before it thaws it itself.
+
+    Call ``finish(THAW_GUARD_RELEASE)`` on the result once the filesystem is
+    thawed, or was never frozen; ``finish()`` without it makes the guard
+    thaw at once. None in a dry run.
+    """
+    argv = ["bash", "-c", THAW_GUARD_SCRIPT, "lvmvol-thaw-guard", mountpoint, str(max(1, round(timeout)))]
+    return runner.start_detached(argv, mutating=True)
+
+
+def freeze(runner: Runner, mountpoint: str) -> None:
+    """Freeze the filesystem at ``mountpoint``: writes block until ``thaw``, and the disk is clean."""
+    try:
+        runner.run(["fsfreeze", "--freeze", mountpoint], mutating=True)
+    except CommandTimeout:
+        raise
+    except CommandError as error:
+        raise CommandError(
+            error.argv, error.returncode, error.stderr, error.duration,
+            hint=f"if {mountpoint} is frozen already, thaw it with 'fsfreeze --unfreeze {mountpoint}'",
+        ) from None
+
+
+def thaw(runner: Runner, mountpoint: str) -> None:
+    """Thaw the filesystem at ``mountpoint`` that ``freeze`` froze."""
+    try:
+        runner.run(["fsfreeze", "--unfreeze", mountpoint], mutating=True)
+    except CommandTimeout:
+        raise
+    except CommandError as error:
+        raise CommandError(
+            error.argv, error.returncode, error.stderr, error.duration,
+            hint=f"if writes to {mountpoint} hang, run 'fsfreeze --unfreeze {mountpoint}'",
+        ) from None

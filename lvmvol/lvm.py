@@ -277,18 +277,23 @@ def create_thin_volume(
     runner.run([*argv, vg], mutating=True)
 
 
-def create_thin_snapshot(runner: Runner, vg: str, origin: str, name: str, tags: list[str]) -> None:
-    """Create an active thin snapshot of ``vg/origin``.
+def create_thin_snapshot(
+    runner: Runner, vg: str, origin: str, name: str, tags: list[str], read_only: bool = False
+) -> None:
+    """Create an active thin snapshot of ``vg/origin``, read-only with ``read_only``.
 
     ``--setactivationskip n`` clears the flag lvm2 sets on thin snapshots by
     default, which would leave the snapshot inactive with no device node.
-    No signature wiping here: the snapshot shares the origin's data.
+    No signature wiping here: the snapshot shares the origin's data. lvm2
+    2.03.16 makes a snapshot writable unless ``--permission r`` is given,
+    also when the origin is read-only.
     """
     argv = [
         "lvcreate",
         "--snapshot",
         "--name", name,
         "--setactivationskip", "n",
+        *(["--permission", "r"] if read_only else []),
         "--yes",
         *_tag_options("--addtag", tags),
     ]

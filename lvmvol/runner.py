@@ -12,6 +12,8 @@ With ``dry_run`` set, commands that change the system are logged as
 ``run`` waits for a command and returns its whole output. ``run_streaming``
 hands each line of standard output to a callback while the command runs,
 for long commands that report progress, such as ``cryptsetup reencrypt``.
+``start_detached`` starts a process that must outlive lvmvol if lvmvol is
+killed, such as the guard that thaws a frozen filesystem.
 """
 
 from __future__ import annotations
@@ -227,6 +229,65 @@ class Runner:
         if result.returncode not in ok_codes:
             raise CommandError(result.argv, result.returncode, result.stderr, result.duration)
         return result
+
+
+    def start_detached(self, argv: Sequence[str], *, mutating: bool) -> DetachedProcess | None:
+        """Start ``argv`` in a session of its own and return without waiting for it.
+
+        Its standard input is a pipe that only lvmvol holds, so the process
+        reads end-of-file as soon as lvmvol exits or is killed, even with
+        SIGKILL. Unlike the commands ``run`` starts, it gets no signal when
+        lvmvol dies, and Ctrl-C on the terminal does not reach it. Its
+        output is discarded. In a dry run a mutating command is logged as
+        "would run" and None is returned.
+        """
+        argv = list(argv)
+        shown = shlex.join(redact(argv))
+        if mutating and self.dry_run:
+            log.info("would run: %s", shown)
+            return None
+
+        log.info("start: %s", shown)
+        try:
+            process = subprocess.Popen(
+                [str(arg) for arg in argv],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=_command_environment(),
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise _command_not_found(argv) from None
+        return DetachedProcess(process, command_line=shown)
+
+
+@dataclass
+class DetachedProcess:
+    """A process that ``Runner.start_detached`` started, with a pipe to its standard input."""
+
+    process: subprocess.Popen
+    # The redacted command line, for log messages.
+    command_line: str
+
+    def finish(self, line: str | None = None, wait: float = 5.0) -> None:
+        """Write ``line`` (when given) to the process, close its input, and reap it.
+
+        Waits up to ``wait`` seconds for it to exit; one that takes longer
+        is left running on its own.
+        """
+        try:
+            if line is not None:
+                self.process.stdin.write(f"{line}\n".encode("utf-8"))
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass  # it exited already; its exit code is not needed
+        try:
+            returncode = self.process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            log.debug("still running after %.1f s: %s", wait, self.command_line)
+            return
+        log.debug("exit %d: %s", returncode, self.command_line)
 
 
 def _command_not_found(argv: Sequence[str]) -> CommandError:

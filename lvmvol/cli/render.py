@@ -27,7 +27,7 @@ def _table(*columns: str):
 
     table = Table(box=box.SIMPLE_HEAD if is_terminal() else None, pad_edge=False, show_edge=False)
     for column in columns:
-        justify = "right" if column in ("SIZE", "DATA%", "META%", "VOLUMES") else "left"
+        justify = "right" if column in ("SIZE", "DATA%", "META%", "COMMITTED", "VOLUMES") else "left"
         table.add_column(column, justify=justify, no_wrap=True)
     return table
 
@@ -36,8 +36,13 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _pool_warning(pool: Pool) -> str:
+    """Return the WARNING column of a pool: what is past its threshold, or "-"."""
+    return ", ".join(pool.usage_past_threshold()) or "-"
+
+
 def pool_table(pools: list[Pool]) -> None:
-    table = _table("POOL", "VG", "SIZE", "DATA%", "META%", "VOLUMES")
+    table = _table("POOL", "VG", "SIZE", "DATA%", "META%", "COMMITTED", "VOLUMES", "WARNING")
     for pool in pools:
         table.add_row(
             pool.name,
@@ -45,7 +50,9 @@ def pool_table(pools: list[Pool]) -> None:
             format_size(pool.lv.size),
             _percent(pool.lv.data_percent),
             _percent(pool.lv.metadata_percent),
+            f"{pool.committed_ratio:.2f}x",
             str(pool.volume_count),
+            _pool_warning(pool),
         )
     _console().print(table)
 
@@ -61,17 +68,32 @@ def _state(volume: Volume) -> str:
     return ",".join(flags)
 
 
+# Marks a pool name in listings when the pool is past its use threshold.
+POOL_FULL_MARK = "(full)"
+
+
+def _pool_name(volume: Volume) -> str:
+    return f"{volume.lv.pool} {POOL_FULL_MARK}" if volume.pool_past_threshold else volume.lv.pool
+
+
+def _created(volume: Volume) -> str:
+    return volume.created.isoformat() if volume.created else "-"
+
+
 def volume_table(volumes: list[Volume]) -> None:
-    table = _table("NAME", "VG", "POOL", "SIZE", "FS", "CRYPT", "ORIGIN", "STATE", "MOUNTPOINT")
+    table = _table(
+        "NAME", "VG", "POOL", "SIZE", "FS", "CRYPT", "ORIGIN", "CREATED", "STATE", "MOUNTPOINT"
+    )
     for volume in volumes:
         table.add_row(
             volume.name,
             volume.vg,
-            volume.lv.pool,
+            _pool_name(volume),
             format_size(volume.lv.size),
             volume.filesystem,
             "luks2" if volume.encrypted else "-",
             volume.origin or "-",
+            _created(volume),
             _state(volume),
             volume.mountpoint or "-",
         )
@@ -82,7 +104,7 @@ def volume_details(volume: Volume, snapshots: list[Volume]) -> None:
     rows = [
         ("name", volume.name),
         ("volume group", volume.vg),
-        ("pool", volume.lv.pool),
+        ("pool", _pool_name(volume)),
         ("size", f"{format_size(volume.lv.size)} ({volume.lv.size} bytes)"),
         ("filesystem", volume.filesystem),
         ("encryption", "LUKS2" if volume.encrypted else "none"),
@@ -92,7 +114,7 @@ def volume_details(volume: Volume, snapshots: list[Volume]) -> None:
         ("state", _state(volume)),
         ("device", volume.device if volume.lv.active else "-"),
         ("mountpoint", ", ".join(entry.mountpoint for entry in volume.mounts) or "-"),
-        ("created", volume.created.isoformat() if volume.created else "-"),
+        ("created", _created(volume)),
         ("snapshots", ", ".join(child.name for child in snapshots) or "-"),
     ]
     console = _console()
@@ -126,6 +148,8 @@ def inventory_tree(inventory: Inventory) -> None:
             f"{pool.full_name}  {format_size(pool.lv.size)}  "
             f"data {_percent(pool.lv.data_percent)}%  meta {_percent(pool.lv.metadata_percent)}%"
         )
+        if pool.past_threshold:
+            pool_label += f"  {POOL_FULL_MARK} {_pool_warning(pool)}"
         branch = root.add(escape(pool_label))
         members = [
             volume for volume in inventory.volumes if volume.vg == pool.vg and volume.lv.pool == pool.name

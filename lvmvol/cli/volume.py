@@ -17,6 +17,12 @@ from lvmvol.units import parse_size
 pool_option = click.option(
     "--pool", "pool_spec", metavar="POOL", help="Thin pool as VG/NAME or NAME (default: the configured or only pool)."
 )
+allow_overcommit_option = click.option(
+    "--allow-overcommit",
+    is_flag=True,
+    help="Go ahead even if the pool's thin volumes and snapshots would total more than "
+    "overcommit_ratio times its data size. A pool past its use threshold is still rejected.",
+)
 
 
 @click.group()
@@ -31,6 +37,7 @@ def volume() -> None:
 @click.option("--fs", "filesystem", type=click.Choice(FILESYSTEMS), help="Filesystem to make (default: filesystem in the config file, else ext4).")
 @click.option("--luks", is_flag=True, help="Encrypt the volume with LUKS2. Without a key option, a random key file is generated in key_dir.")
 @key_options(create=True)
+@allow_overcommit_option
 @json_option
 @click.pass_context
 def create(
@@ -44,6 +51,7 @@ def create(
     passphrase: bool,
     passphrase_stdin: bool,
     allow_discards: bool,
+    allow_overcommit: bool,
     as_json: bool,
 ) -> None:
     """Create a thin volume NAME (a generated name when omitted) and print its name."""
@@ -59,6 +67,7 @@ def create(
         encrypt=luks or key is not None,
         key=key,
         allow_discards=allow_discards,
+        allow_overcommit=allow_overcommit,
     )
     report(outcome, as_json, "volume")
 
@@ -214,11 +223,26 @@ def rekey(
 @click.command()
 @click.argument("source")
 @click.argument("name", required=False)
+@click.option("--read-only", is_flag=True, help="Make the snapshot's LV read-only, so nothing can write to it.")
+@allow_overcommit_option
 @json_option
 @click.pass_context
-def snapshot_command(click_ctx: click.Context, source: str, name: str | None, as_json: bool) -> None:
-    """Take a thin snapshot of SOURCE named NAME (default: SOURCE-YYYYmmdd-HHMMSS) and print its name."""
-    outcome = snapshots.create_snapshot(operation_context(click_ctx), source, name)
+def snapshot_command(
+    click_ctx: click.Context,
+    source: str,
+    name: str | None,
+    read_only: bool,
+    allow_overcommit: bool,
+    as_json: bool,
+) -> None:
+    """Take a thin snapshot of SOURCE named NAME (default: SOURCE-YYYYmmdd-HHMMSS) and print its name.
+
+    A mounted filesystem on SOURCE is frozen for the instant of the
+    snapshot, so the snapshot's filesystem is clean.
+    """
+    outcome = snapshots.create_snapshot(
+        operation_context(click_ctx), source, name, read_only=read_only, allow_overcommit=allow_overcommit
+    )
     report(outcome, as_json, "snapshot")
 
 

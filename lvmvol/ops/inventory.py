@@ -41,6 +41,38 @@ class Pool(_NamedByLV):
 
     lv: lvm.LogicalVolume
     volume_count: int = 0
+    # Virtual size in bytes of every thin volume and snapshot in the pool,
+    # lvmvol's or not: what the pool must hold if each of them is written full.
+    committed_bytes: int = 0
+    # Percentages of data and metadata use from which the pool counts as too
+    # full (the pool_data_threshold and pool_metadata_threshold settings).
+    data_threshold: float = 80.0
+    metadata_threshold: float = 80.0
+
+    @property
+    def committed_ratio(self) -> float:
+        """Committed virtual size as a multiple of the pool's data size."""
+        return self.committed_bytes / self.lv.size if self.lv.size else 0.0
+
+    def usage_past_threshold(self) -> list[str]:
+        """Describe each of data and metadata use that is at or past its threshold.
+
+        Returns phrases such as ``"data 85.2% >= 80%"``; an empty list
+        when neither is, or when lvm2 reports no use because the pool is inactive.
+        """
+        found = []
+        checks = (
+            ("data", self.lv.data_percent, self.data_threshold),
+            ("metadata", self.lv.metadata_percent, self.metadata_threshold),
+        )
+        for kind, used, threshold in checks:
+            if used is not None and used >= threshold:
+                found.append(f"{kind} {used:.1f}% >= {threshold:g}%")
+        return found
+
+    @property
+    def past_threshold(self) -> bool:
+        return bool(self.usage_past_threshold())
 
     def to_dict(self) -> dict:
         return {
@@ -52,6 +84,11 @@ class Pool(_NamedByLV):
             "metadata_size_bytes": self.lv.metadata_size,
             "volumes": self.volume_count,
             "vg_free_bytes": self.lv.vg_free,
+            "committed_bytes": self.committed_bytes,
+            "committed_ratio": round(self.committed_ratio, 3),
+            "data_threshold_percent": self.data_threshold,
+            "metadata_threshold_percent": self.metadata_threshold,
+            "past_threshold": self.past_threshold,
         }
 
 
@@ -61,6 +98,8 @@ class Volume(_NamedByLV):
 
     lv: lvm.LogicalVolume
     mounts: list[MountEntry] = field(default_factory=list)
+    # True when the volume's thin pool is at or past its data or metadata threshold.
+    pool_past_threshold: bool = False
 
     @property
     def settings(self) -> dict[str, str]:
@@ -136,6 +175,7 @@ class Volume(_NamedByLV):
             "name": self.name,
             "vg": self.vg,
             "pool": self.lv.pool,
+            "pool_past_threshold": self.pool_past_threshold,
             "size_bytes": self.lv.size,
             "filesystem": self.filesystem,
             "encrypted": self.encrypted,
@@ -190,6 +230,13 @@ class Inventory:
         if found is None:
             raise NotFound(f"volume {spec!r} not found", "list volumes with: lvmvol volume ls")
         return found
+
+    def pool_of(self, volume: Volume) -> Pool | None:
+        """Return the managed thin pool that holds ``volume``, or None when lvmvol does not manage it."""
+        for pool in self.pools:
+            if pool.vg == volume.vg and pool.name == volume.lv.pool:
+                return pool
+        return None
 
     def children(self, volume: Volume) -> list[Volume]:
         """Return the snapshots whose origin is ``volume``."""
@@ -255,4 +302,12 @@ def read_inventory(ctx: Context) -> Inventory:
         pool.volume_count = sum(
             1 for volume in volumes if volume.vg == pool.vg and volume.lv.pool == pool.name
         )
+        pool.committed_bytes = sum(
+            lv.size for lv in all_lvs if lv.segtype == "thin" and lv.vg == pool.vg and lv.pool == pool.name
+        )
+        pool.data_threshold = ctx.config.pool_data_threshold
+        pool.metadata_threshold = ctx.config.pool_metadata_threshold
+        for volume in volumes:
+            if volume.vg == pool.vg and volume.lv.pool == pool.name:
+                volume.pool_past_threshold = pool.past_threshold
     return Inventory(pools=pools, volumes=volumes, all_lvs=all_lvs)

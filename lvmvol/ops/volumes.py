@@ -9,6 +9,7 @@ from lvmvol.crypt import LUKS2_HEADER_BYTES, Key
 from lvmvol.config import FILESYSTEMS
 from lvmvol.errors import CommandError, CommandTimeout, Conflict, InvalidInput
 from lvmvol.names import crypt_mapping_name, generate_volume_name, lv_device_path, validate_lv_name
+from lvmvol.ops.capacity import check_pool_capacity
 from lvmvol.ops.context import Context, Outcome, wait_for_device
 from lvmvol.ops.encryption import encryption_tags, generate_key, recorded_key
 from lvmvol.ops.inventory import Inventory, Volume, read_inventory
@@ -40,14 +41,16 @@ def create_volume(
     encrypt: bool = False,
     key: Key | None = None,
     allow_discards: bool = False,
+    allow_overcommit: bool = False,
 ) -> Outcome:
     """Create a thin volume of ``size`` bytes with a filesystem, optionally on LUKS2.
 
     The same name with the same specification is a no-op; the same name
     with another specification raises ``Conflict`` and changes nothing. A
     volume left incomplete by an interrupted run (tagged
-    ``lvmvol.incomplete``) is finished now. With ``encrypt`` and no ``key``,
-    a random key file is generated in the configured key directory.
+    ``lvmvol.incomplete``) is finished now. A new volume must pass the
+    pool's capacity check (``check_pool_capacity``). With ``encrypt`` and no
+    ``key``, a random key file is generated in the configured key directory.
     """
     filesystem = filesystem or ctx.config.filesystem
     if filesystem not in FILESYSTEMS:
@@ -90,6 +93,11 @@ def create_volume(
             key = recorded_key(existing, key)
     else:
         check_name_free(inventory, pool.vg, name)
+        note = check_pool_capacity(
+            ctx, pool, actual_size, allow_overcommit, f"a {format_size(actual_size)} volume"
+        )
+        if note:
+            notes.append(note)
 
     generated_key = None
     if existing is None:

@@ -105,10 +105,20 @@ def fake_runner() -> FakeRunner:
     return FakeRunner()
 
 
+def unit_config(**settings) -> Config:
+    """Return the default settings with ``settings`` applied, and a high over-commit ratio.
+
+    The recorded smokevg pool holds 700 MiB of thin volumes in 200 MiB of
+    data space, 3.5 times its size and past the default overcommit_ratio of
+    2, so tests that are not about the over-commit guard would be refused.
+    """
+    return Config(**{"overcommit_ratio": 100.0, **settings})
+
+
 @pytest.fixture
 def ctx(fake_runner: FakeRunner) -> Context:
-    """An operation context with default settings and the fake runner."""
-    return Context(config=Config(), runner=fake_runner)
+    """An operation context with default settings (see ``unit_config``) and the fake runner."""
+    return Context(config=unit_config(), runner=fake_runner)
 
 
 @pytest.fixture

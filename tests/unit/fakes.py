@@ -64,6 +64,8 @@ class FakeRunner(Runner):
         super().__init__(dry_run=dry_run)
         self.calls: list[Call] = []
         self._replies: dict[str, list[Reply]] = {}
+        # The processes start_detached would have started, in order.
+        self.detached: list[FakeDetached] = []
 
     def reply(self, command: str, *replies: Reply) -> None:
         self._replies[command] = list(replies)
@@ -126,6 +128,17 @@ class FakeRunner(Runner):
             raise CommandError(result.argv, reply.returncode, reply.stderr, 0.0)
         return result
 
+    def start_detached(self, argv: Sequence[str], *, mutating: bool) -> FakeDetached | None:
+        """Record the call like ``run`` and return a ``FakeDetached`` that records what it is told."""
+        argv = [str(arg) for arg in argv]
+        skipped = mutating and self.dry_run
+        self.calls.append(Call(argv, mutating, None, skipped))
+        if skipped:
+            return None
+        detached = FakeDetached(argv)
+        self.detached.append(detached)
+        return detached
+
     def _next_reply(self, argv: list[str]) -> Reply:
         """Return the reply for "COMMAND SUBCOMMAND" (such as "cryptsetup isLuks"), else for COMMAND."""
         key = f"{argv[0]} {argv[1]}" if len(argv) > 1 and f"{argv[0]} {argv[1]}" in self._replies else argv[0]
@@ -144,6 +157,19 @@ class FakeRunner(Runner):
 
     def calls_of(self, command: str) -> list[Call]:
         return [call for call in self.calls if call.command == command]
+
+
+@dataclass
+class FakeDetached:
+    """What ``Runner.start_detached`` would have started: records the line it was sent and whether it finished."""
+
+    argv: list[str]
+    line: str | None = None
+    finished: bool = False
+
+    def finish(self, line: str | None = None, wait: float = 5.0) -> None:
+        self.line = line
+        self.finished = True
 
 
 def read_data(name: str) -> str:

@@ -12,7 +12,8 @@ from lvmvol.cli import cli, common
 from lvmvol.config import Config
 from lvmvol.ops.context import Context
 
-from .fakes import FakeRunner, Reply
+from .conftest import unit_config
+from .fakes import FakeRunner, Reply, lv_row, lvs_output
 
 MiB = 1024 * 1024
 LONG_NAME = "n" * 200
@@ -31,7 +32,7 @@ def invoke(fake_runner: FakeRunner, mount_table, device_waits):
     fake_runner.reply_report("lvs", "lvs_smokevg.json")
 
     def run(*args: str) -> Result:
-        context = Context(config=Config(), runner=fake_runner)
+        context = Context(config=unit_config(), runner=fake_runner)
         return CliRunner().invoke(cli, list(args), obj={"context": context})
 
     return run
@@ -149,7 +150,8 @@ def test_pool_init_invalid_vg(invoke, fake_runner: FakeRunner) -> None:
 
 
 def test_dry_run_create(invoke_with_options, fake_runner: FakeRunner, device_waits: list[str]) -> None:
-    result = invoke_with_options("--dry-run", "volume", "create", "web", "--size", "100M")
+    # --allow-overcommit: the recorded pool is committed past the default ratio.
+    result = invoke_with_options("--dry-run", "volume", "create", "web", "--size", "100M", "--allow-overcommit")
     assert result.exit_code == 0, result.output
     assert result.stdout == "web\n"
     would_run = [line for line in result.stderr.splitlines() if line.startswith("lvmvol: would run: ")]
@@ -405,7 +407,7 @@ def test_volume_ls_table(invoke) -> None:
     result = invoke("volume", "ls")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "VG", "POOL", "SIZE", "FS", "CRYPT", "ORIGIN", "STATE", "MOUNTPOINT"]
+    assert lines[0].split() == ["NAME", "VG", "POOL", "SIZE", "FS", "CRYPT", "ORIGIN", "CREATED", "STATE", "MOUNTPOINT"]
     assert any(line.split()[:2] == ["vol1", "smokevg"] for line in lines)
 
 
@@ -426,3 +428,44 @@ def test_version(invoke) -> None:
     result = invoke("--version")
     assert result.exit_code == 0
     assert result.stdout.startswith("lvmvol, version ")
+
+
+def test_snapshot_read_only_option(invoke, fake_runner: FakeRunner) -> None:
+    result = invoke("snapshot", "vol1", "backup", "--read-only", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["read_only"] is True
+    assert "--permission" in fake_runner.calls_of("lvcreate")[0].argv
+
+
+def test_volume_snapshot_alias_options(invoke, fake_runner: FakeRunner) -> None:
+    result = invoke("volume", "snapshot", "vol1", "--read-only", "--allow-overcommit")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("vol1-")
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_create_overcommit_refused_one_line(fake_runner: FakeRunner, mount_table, device_waits) -> None:
+    fake_runner.reply_report("lvs", "lvs_smokevg.json")
+    context = Context(config=Config(), runner=fake_runner)
+    result = CliRunner().invoke(cli, ["volume", "create", "web", "--size", "1G"], obj={"context": context})
+    assert result.exit_code == 4
+    assert_one_error_line(result, "cannot add a 1.0 GiB volume to thin pool smokevg/pool", "--allow-overcommit")
+    assert fake_runner.executed_mutating() == []
+
+
+def test_pool_ls_flags_full_pool(fake_runner: FakeRunner, mount_table) -> None:
+    pool = lv_row("pool")
+    pool["data_percent"] = "91.00"
+    fake_runner.reply("lvs", Reply(stdout=lvs_output(pool, lv_row("vol1"))))
+    context = Context(config=unit_config(), runner=fake_runner)
+
+    table = CliRunner().invoke(cli, ["pool", "ls"], obj={"context": context})
+    document = json.loads(CliRunner().invoke(cli, ["pool", "ls", "--json"], obj={"context": context}).stdout)
+    volumes = CliRunner().invoke(cli, ["volume", "ls"], obj={"context": context})
+    tree = CliRunner().invoke(cli, ["tree"], obj={"context": context})
+
+    assert table.stdout.splitlines()[0].split()[-1] == "WARNING"
+    assert "data 91.0% >= 80%" in table.stdout
+    assert document[0]["past_threshold"] is True
+    assert "pool (full)" in volumes.stdout
+    assert "(full) data 91.0% >= 80%" in tree.stdout

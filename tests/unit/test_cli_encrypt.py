@@ -16,6 +16,7 @@ from lvmvol.config import Config
 from lvmvol.crypt import ReencryptProgress
 from lvmvol.ops.context import Context, Outcome
 
+from .conftest import unit_config
 from .fakes import FakeRunner
 
 
@@ -40,7 +41,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
 @pytest.fixture
 def invoke(fake_runner: FakeRunner):
     def run(*args: str, input: bytes | str | None = None) -> Result:
-        context = Context(config=Config(), runner=fake_runner)
+        context = Context(config=unit_config(), runner=fake_runner)
         return CliRunner().invoke(cli, list(args), obj={"context": context}, input=input)
 
     return run

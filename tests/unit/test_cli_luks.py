@@ -19,6 +19,7 @@ from lvmvol.mounts import parse_mountinfo
 from lvmvol.ops.context import Context
 
 from .conftest import MOUNTINFO
+from .conftest import unit_config
 from .fakes import FakeRunner, Reply, lv_row, lvs_output
 from .luks_fakes import FakeKernel, encrypted_row, write_key_file
 
@@ -35,7 +36,7 @@ def kernel(fake_runner: FakeRunner, device_waits: list[str], monkeypatch: pytest
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     """Settings with key_dir and mount_root in tmp_path, so no test touches /etc or /var."""
-    return Config(key_dir=str(tmp_path / "keys"), mount_root=str(tmp_path / "mnt"))
+    return unit_config(key_dir=str(tmp_path / "keys"), mount_root=str(tmp_path / "mnt"))
 
 
 @pytest.fixture
@@ -263,7 +264,9 @@ def test_create_passphrase_not_in_argv(invoke, fake_runner: FakeRunner) -> None:
 
 
 def test_create_passphrase_dry_run_log(invoke_dry_run, fake_runner: FakeRunner) -> None:
-    result = invoke_dry_run("volume", "create", "web", "--size", "100M", "--passphrase-stdin", input=PASSPHRASE + "\n")
+    result = invoke_dry_run(
+        "volume", "create", "web", "--size", "100M", "--passphrase-stdin", "--allow-overcommit", input=PASSPHRASE + "\n"
+    )
     assert result.exit_code == 0, result.output
     assert (
         "lvmvol: would run: cryptsetup luksFormat --type luks2 --batch-mode --key-file - /dev/mapper/smokevg-web"

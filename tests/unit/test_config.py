@@ -201,3 +201,34 @@ def test_directory_as_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(str(tmp_path))
     assert f"cannot read configuration file {tmp_path}" in str(raised.value)
+
+
+def test_capacity_defaults() -> None:
+    loaded = load_config()
+    assert loaded.overcommit_ratio == 2.0
+    assert loaded.pool_data_threshold == 80.0
+    assert loaded.pool_metadata_threshold == 80.0
+
+
+def test_capacity_keys_read(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "overcommit_ratio = 5\npool_data_threshold = 90.5\npool_metadata_threshold = 70\n")
+    loaded = load_config(str(path))
+    assert loaded.overcommit_ratio == 5.0
+    assert loaded.pool_data_threshold == 90.5
+    assert loaded.pool_metadata_threshold == 70.0
+
+
+@pytest.mark.parametrize("key", ["pool_data_threshold", "pool_metadata_threshold"])
+def test_threshold_above_100(tmp_path: Path, key: str) -> None:
+    path = write_config(tmp_path, f"{key} = 101\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(str(path))
+    assert f"{key} is a percentage and must be at most 100, not 101" in str(raised.value)
+
+
+@pytest.mark.parametrize("key", ["overcommit_ratio", "pool_data_threshold"])
+def test_capacity_key_not_positive(tmp_path: Path, key: str) -> None:
+    path = write_config(tmp_path, f"{key} = 0\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(str(path))
+    assert f"{key} must be greater than zero" in str(raised.value)

@@ -21,6 +21,7 @@ from lvmvol.ops.inventory import read_inventory
 from lvmvol.ops.mounting import mount_volume
 from lvmvol.ops.snapshots import create_snapshot
 
+from .conftest import unit_config
 from .fakes import FakeRunner, Reply, lv_row, lvs_output
 
 MiB = 1024 * 1024
@@ -656,7 +657,7 @@ def test_inventory_shows_encrypting(ctx: Context, fake_runner: FakeRunner, mount
 
 def test_volume_ls_state_encrypting(fake_runner: FakeRunner, mount_table, device_waits) -> None:
     fake_runner.reply("lvs", Reply(stdout=lvs_output(lv_row("pool"), plain_row(lv_tags=encrypting_tags()))))
-    context = Context(config=Config(), runner=fake_runner)
+    context = Context(config=unit_config(), runner=fake_runner)
     result = CliRunner().invoke(cli, ["volume", "ls"], obj={"context": context})
     assert result.exit_code == 0, result.output
     row = next(line for line in result.stdout.splitlines() if line.startswith("plain"))

@@ -148,7 +148,51 @@ def test_pool_to_dict(smoke) -> None:
         "metadata_size_bytes": 4 * MiB,
         "volumes": 3,
         "vg_free_bytes": 161 * 4 * MiB,
+        # data 100 MiB + vol1 300 MiB + snap1 300 MiB.
+        "committed_bytes": 700 * MiB,
+        "committed_ratio": 3.5,
+        "data_threshold_percent": 80.0,
+        "metadata_threshold_percent": 80.0,
+        "past_threshold": False,
     }
+
+
+def test_pool_committed_counts_unmanaged_thin(ctx: Context, fake_runner: FakeRunner, mount_table) -> None:
+    unmanaged = lv_row("vol1")
+    unmanaged["lv_name"] = "foreign"
+    unmanaged["lv_tags"] = ""
+    inventory = inventory_of(ctx, fake_runner, lv_row("pool"), lv_row("vol1"), unmanaged, lv_row("otherpool"))
+    assert inventory.pools[0].committed_bytes == 600 * MiB
+
+
+@pytest.mark.parametrize(
+    ("data", "metadata", "expected"),
+    [
+        ("79.99", "10.00", []),
+        ("80.00", "10.00", ["data 80.0% >= 80%"]),
+        ("12.50", "91.20", ["metadata 91.2% >= 80%"]),
+        ("99.00", "85.00", ["data 99.0% >= 80%", "metadata 85.0% >= 80%"]),
+        ("", "", []),
+    ],
+)
+def test_pool_usage_past_threshold(
+    ctx: Context, fake_runner: FakeRunner, mount_table, data: str, metadata: str, expected: list[str]
+) -> None:
+    pool = lv_row("pool")
+    pool["data_percent"] = data
+    pool["metadata_percent"] = metadata
+    inventory = inventory_of(ctx, fake_runner, pool, lv_row("vol1"))
+    assert inventory.pools[0].usage_past_threshold() == expected
+    assert inventory.pools[0].past_threshold is bool(expected)
+    assert inventory.volumes[0].pool_past_threshold is bool(expected)
+    assert inventory.volumes[0].to_dict()["pool_past_threshold"] is bool(expected)
+
+
+def test_pool_thresholds_from_config(ctx: Context, fake_runner: FakeRunner, mount_table) -> None:
+    ctx.config.pool_data_threshold = 10.0
+    inventory = inventory_of(ctx, fake_runner, lv_row("pool"))
+    assert inventory.pools[0].usage_past_threshold() == ["data 12.5% >= 10%"]
+    assert inventory.pools[0].to_dict()["data_threshold_percent"] == 10.0
 
 
 def test_find_volume_by_name(smoke) -> None:

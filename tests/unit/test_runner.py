@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -463,3 +464,47 @@ def test_streaming_child_gets_parent_death_signal() -> None:
     lines, on_line = collect_lines()
     Runner().run_streaming(python(code), mutating=False, on_line=on_line)
     assert lines == ["True"]
+
+
+# Writes what it reads on standard input, and its session id, to the file in argv[1].
+RECORD_STDIN = "import os, sys; data = sys.stdin.read(); open(sys.argv[1], 'w').write(f'{os.getsid(0)} {data!r}')"
+
+
+def test_detached_gets_line_then_eof(tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    detached = Runner().start_detached(python(RECORD_STDIN, str(record)), mutating=True)
+
+    detached.finish("released", wait=30)
+
+    session, data = record.read_text().split(" ", 1)
+    assert data == "'released\\n'"
+    assert int(session) != os.getsid(0)
+    assert detached.process.returncode == 0
+
+
+def test_detached_eof_without_line(tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    detached = Runner().start_detached(python(RECORD_STDIN, str(record)), mutating=True)
+
+    detached.finish(wait=30)
+
+    assert record.read_text().endswith(" ''")
+
+
+def test_detached_dry_run_starts_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="lvmvol")
+    assert Runner(dry_run=True).start_detached(["false"], mutating=True) is None
+    assert "would run: false" in caplog.text
+
+
+def test_detached_finish_after_exit() -> None:
+    detached = Runner().start_detached(["true"], mutating=True)
+    detached.process.wait(timeout=30)
+    detached.finish("released")
+    assert detached.process.returncode == 0
+
+
+def test_detached_missing_command() -> None:
+    with pytest.raises(CommandError) as raised:
+        Runner().start_detached([MISSING_PROGRAM_PREFIX + "guard"], mutating=True)
+    assert raised.value.returncode == 127

@@ -106,3 +106,79 @@ def test_snapshot_dry_run(ctx: Context, smoke_runner: FakeRunner, device_waits: 
     assert smoke_runner.executed_mutating() == []
     assert [call.command for call in smoke_runner.calls if call.dry_run] == ["lvcreate"]
     assert device_waits == []
+
+
+def test_snapshot_read_only_argv(ctx: Context, smoke_runner: FakeRunner) -> None:
+    outcome = create_snapshot(ctx, "vol1", "backup", read_only=True)
+    assert smoke_runner.calls[1].argv[:8] == [
+        "lvcreate", "--snapshot", "--name", "backup", "--setactivationskip", "n", "--permission", "r",
+    ]
+    assert outcome.details["read_only"] is True
+
+
+def test_snapshot_existing_read_only_unchanged(ctx: Context, fake_runner: FakeRunner, mount_table) -> None:
+    snapshot = lv_row("snap1")
+    snapshot["lv_attr"] = "Vri-a-tz--"
+    fake_runner.reply("lvs", Reply(stdout=lvs_output(lv_row("pool"), lv_row("vol1"), snapshot)))
+    outcome = create_snapshot(ctx, "vol1", "snap1", read_only=True)
+    assert outcome.changed is False
+    assert fake_runner.executed_mutating() == []
+
+
+def test_snapshot_permission_differs(ctx: Context, smoke_runner: FakeRunner) -> None:
+    with pytest.raises(Conflict) as raised:
+        create_snapshot(ctx, "vol1", "snap1", read_only=True)
+    assert str(raised.value) == (
+        "snapshot smokevg/snap1 exists and is writable; "
+        "choose another snapshot name, or repeat the command without --read-only"
+    )
+    assert smoke_runner.executed_mutating() == []
+
+
+def test_snapshot_plain_mounted_not_frozen(ctx: Context, smoke_runner: FakeRunner) -> None:
+    # smokevg/data is mounted; lvm2's suspend freezes a filesystem on the LV itself.
+    create_snapshot(ctx, "data", "data-snap")
+    assert "fsfreeze" not in smoke_runner.commands()
+    assert smoke_runner.detached == []
+
+
+def test_snapshot_over_threshold_refused(ctx: Context, fake_runner: FakeRunner, mount_table) -> None:
+    pool = lv_row("pool")
+    pool["data_percent"] = "88.24"
+    pool["metadata_percent"] = "11.33"
+    fake_runner.reply("lvs", Reply(stdout=lvs_output(pool, lv_row("vol1"))))
+    with pytest.raises(Conflict) as raised:
+        create_snapshot(ctx, "vol1", "backup", allow_overcommit=True)
+    message = str(raised.value)
+    assert message.startswith(
+        "cannot add a snapshot of vol1 (300.0 MiB) to thin pool smokevg/pool: it is past its threshold "
+        "(data 88.2% >= 80%), with data 88.2% and metadata 11.3% in use; extend the pool"
+    )
+    assert "remove snapshots" in message
+    assert fake_runner.executed_mutating() == []
+
+
+def test_snapshot_overcommit_refused(ctx: Context, smoke_runner: FakeRunner) -> None:
+    ctx.config.overcommit_ratio = 2.0
+    with pytest.raises(Conflict) as raised:
+        create_snapshot(ctx, "vol1", "backup")
+    assert "would total 1000.0 MiB, 5.0 times its 200.0 MiB of data space" in str(raised.value)
+    assert smoke_runner.executed_mutating() == []
+
+
+def test_snapshot_overcommit_allowed_notes(ctx: Context, smoke_runner: FakeRunner) -> None:
+    ctx.config.overcommit_ratio = 2.0
+    outcome = create_snapshot(ctx, "vol1", "backup", allow_overcommit=True)
+    assert outcome.changed is True
+    assert outcome.notes == [
+        "thin pool smokevg/pool is over-committed: its thin volumes and snapshots would total "
+        "1000.0 MiB, 5.0 times its 200.0 MiB of data space (overcommit_ratio 2), "
+        "with data 12.5% and metadata 10.6% in use"
+    ]
+
+
+def test_snapshot_existing_skips_capacity(ctx: Context, smoke_runner: FakeRunner) -> None:
+    # Re-running a finished snapshot must not fail on a pool that filled up since.
+    ctx.config.overcommit_ratio = 1.0
+    outcome = create_snapshot(ctx, "vol1", "snap1")
+    assert outcome.changed is False

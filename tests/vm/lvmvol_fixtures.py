@@ -30,24 +30,25 @@ def mount_root(tmp_path: Path) -> Path:
     return root
 
 
+def make_thin_pool(loop_device, unique_name, lvmvol, lvmvol_config, mount_root, device_size: str, pool_size: str) -> ThinPool:
+    """Create a thin pool of ``pool_size`` on a new loop device of ``device_size``, configured as the default pool."""
+    device = loop_device(device_size)
+    vg = unique_name("vg")
+    lvmvol_config.update({"pool": f"{vg}/pool", "mount_root": str(mount_root)})
+    lvmvol("pool", "init", device, "--vg", vg, "--name", "pool", "--size", pool_size)
+    return ThinPool(vg=vg, name="pool", device=device)
+
+
 @pytest.fixture
 def thin_pool(loop_device, unique_name, lvmvol, lvmvol_config, mount_root) -> ThinPool:
     """A 400 MiB thin pool on a 512 MiB loop device, configured as the default pool."""
-    device = loop_device("512M")
-    vg = unique_name("vg")
-    lvmvol_config.update({"pool": f"{vg}/pool", "mount_root": str(mount_root)})
-    lvmvol("pool", "init", device, "--vg", vg, "--name", "pool", "--size", "400M")
-    return ThinPool(vg=vg, name="pool", device=device)
+    return make_thin_pool(loop_device, unique_name, lvmvol, lvmvol_config, mount_root, "512M", "400M")
 
 
 @pytest.fixture
 def big_thin_pool(loop_device, unique_name, lvmvol, lvmvol_config, mount_root) -> ThinPool:
     """A 1.5 GiB thin pool, for XFS volumes (at least 300 MiB each) and snapshots of them."""
-    device = loop_device("2G")
-    vg = unique_name("vg")
-    lvmvol_config.update({"pool": f"{vg}/pool", "mount_root": str(mount_root)})
-    lvmvol("pool", "init", device, "--vg", vg, "--name", "pool", "--size", "1536M")
-    return ThinPool(vg=vg, name="pool", device=device)
+    return make_thin_pool(loop_device, unique_name, lvmvol, lvmvol_config, mount_root, "2G", "1536M")
 
 
 def lv_row(vg: str, name: str) -> dict[str, str] | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+from datetime import datetime, timedelta, timezone
 
 from .helpers import run_command
 from .lvmvol_fixtures import (  # noqa: F401
@@ -83,6 +85,8 @@ def test_volume_snapshot_alias_and_default_name(thin_pool, lvmvol):
 
     name = result.stdout.strip()
     assert re.fullmatch(r"web-\d{8}-\d{6}", name)
+    # The name alone on stdout, so name=$(lvmvol snapshot web) works.
+    assert result.stdout == f"{name}\n"
     assert lv_row(thin_pool.vg, name)["origin"] == "web"
 
 
@@ -173,3 +177,80 @@ def test_tree_shows_snapshots_under_origins(thin_pool, lvmvol):
     mine = [pool for pool in tree_json if pool["vg"] == thin_pool.vg][0]
     assert {child["name"] for child in mine["children"]} == {"app", "app-s1", "app-s2", "lonely"}
     lvmvol("volume", "umount", "app")
+
+
+def test_read_only_snapshot_rejects_writes(thin_pool, lvmvol, tmp_path):
+    lvmvol("volume", "create", "ro", "--size", "64M")
+    origin = lvmvol("volume", "mount", "ro").stdout.strip()
+    write_file(origin, "state.txt", "kept")
+
+    result = lvmvol("snapshot", "ro", "ro-snap", "--read-only")
+
+    assert result.stdout == "ro-snap\n"
+    row = lv_row(thin_pool.vg, "ro-snap")
+    assert row["lv_attr"][1] == "r"
+    device = row["lv_dm_path"]
+    assert run_command(["blockdev", "--getro", device]).stdout.strip() == "1"
+    written = run_command(["dd", "if=/dev/zero", f"of={device}", "bs=4k", "count=1", "oflag=direct"], check=False)
+    assert written.returncode != 0
+    assert "Operation not permitted" in written.stderr
+    os.makedirs(tmp_path / "rw")
+    assert run_command(["mount", "-w", "-t", "ext4", device, str(tmp_path / "rw")], check=False).returncode != 0
+    assert mountpoints_of(device) == []
+
+    listed = {volume["name"]: volume for volume in json_output(lvmvol("volume", "ls", "--json"))}
+    assert listed["ro-snap"]["read_only"] is True
+    assert listed["ro"]["read_only"] is False
+    assert "read-only" in lvmvol("volume", "show", "ro-snap").stdout
+    snapshot_mount = lvmvol("volume", "mount", "ro-snap", str(tmp_path / "backup")).stdout.strip()
+    assert read_file(snapshot_mount, "state.txt") == "kept"
+    try:
+        write_file(snapshot_mount, "new.txt", "x")
+        raise AssertionError("a file was written to the read-only snapshot")
+    except OSError as error:
+        assert error.errno == errno.EROFS
+    lvmvol("volume", "umount", "ro-snap")
+    lvmvol("volume", "umount", "ro")
+
+
+def test_read_only_snapshot_rerun_and_children(thin_pool, lvmvol):
+    lvmvol("volume", "create", "base", "--size", "32M")
+    lvmvol("snapshot", "base", "base-ro", "--read-only")
+
+    again = lvmvol("snapshot", "base", "base-ro", "--read-only", "--json")
+    other_permission = lvmvol("snapshot", "base", "base-ro", check=False)
+    child = lvmvol("snapshot", "base-ro", "base-ro-rw")
+
+    assert json_output(again)["changed"] is False
+    assert other_permission.returncode == 4
+    assert "snapshot " + thin_pool.vg + "/base-ro exists and is read-only" in other_permission.stderr
+    assert child.stdout == "base-ro-rw\n"
+    # A snapshot of a read-only snapshot is writable unless --read-only is given.
+    assert lv_row(thin_pool.vg, "base-ro-rw")["lv_attr"][1] == "w"
+    assert lv_row(thin_pool.vg, "base-ro-rw")["origin"] == "base-ro"
+
+
+def test_listings_show_origin_and_created(thin_pool, lvmvol):
+    started = datetime.now(timezone.utc)
+    lvmvol("volume", "create", "src", "--size", "32M")
+    lvmvol("snapshot", "src", "src-s1")
+
+    listed = {volume["name"]: volume for volume in json_output(lvmvol("volume", "ls", "--json"))}
+    shown = json_output(lvmvol("volume", "show", "src-s1", "--json"))
+    table = lvmvol("volume", "ls").stdout.splitlines()
+    details = lvmvol("volume", "show", "src-s1").stdout
+
+    assert listed["src-s1"]["origin"] == "src"
+    assert listed["src"]["origin"] is None
+    assert shown["origin"] == "src"
+    created = datetime.fromisoformat(shown["created"])
+    assert created.tzinfo is not None
+    # lvm2 records whole seconds.
+    assert started - timedelta(seconds=1) <= created <= datetime.now(timezone.utc)
+    assert listed["src-s1"]["created"] == shown["created"]
+    assert table[0].split()[6:8] == ["ORIGIN", "CREATED"]
+    row = [line.split() for line in table if line.startswith("src-s1 ")][0]
+    # SIZE takes two fields ("32.0 MiB").
+    assert row[7:9] == ["src", shown["created"]]
+    assert re.search(rf"^origin\s+src$", details, re.MULTILINE)
+    assert re.search(rf"^created\s+{re.escape(shown['created'])}$", details, re.MULTILINE)
