@@ -35,12 +35,15 @@ def make_filesystem(runner: Runner, fstype: str, device: str) -> None:
     runner.run(argv, mutating=True)
 
 
-def mount_options(fstype: str) -> list[str]:
+def mount_options(fstype: str, read_only: bool) -> list[str]:
     """Return the options every mount of ``fstype`` on a thin volume needs.
 
     XFS refuses to mount two filesystems with the same UUID, and a thin
     snapshot carries its origin's UUID, so XFS mounts always use ``nouuid``.
+    A read-only XFS mount also gets ``norecovery``: XFS would otherwise
+    replay a dirty log, which writes to the device, and fails on a
+    read-only LV. The log stays for the next read-write mount to replay.
     """
     if fstype == "xfs":
-        return ["nouuid"]
+        return ["nouuid", "norecovery"] if read_only else ["nouuid"]
     return []
