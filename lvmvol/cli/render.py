@@ -58,6 +58,8 @@ def _state(volume: Volume) -> str:
         flags.append("incomplete")
     if volume.encrypting:
         flags.append("encrypting")
+    if volume.restoring:
+        flags.append("restoring")
     return ",".join(flags)
 
 
