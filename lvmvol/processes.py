@@ -25,11 +25,11 @@ class ProcessUse:
     uses: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        shown = ", ".join(self.uses[:USES_SHOWN])
+        listed = ", ".join(self.uses[:USES_SHOWN])
         more = len(self.uses) - USES_SHOWN
         if more > 0:
-            shown += f" and {more} more"
-        return f"process {self.pid} ({self.command}): {shown}"
+            listed += f" and {more} more"
+        return f"process {self.pid} ({self.command}): {listed}"
 
 
 def parse_maps_devices(text: str) -> list[tuple[int, int, str]]:

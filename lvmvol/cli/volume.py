@@ -130,7 +130,9 @@ def mount(
     """
     if read_only and read_write:
         raise InvalidInput("--read-only and --read-write exclude each other", "pass one of them")
-    access = True if read_only else False if read_write else None
+    access = None
+    if read_only or read_write:
+        access = read_only
     key = read_key(key_file, passphrase, passphrase_stdin, confirm=False)
     outcome = mounting.mount_volume(
         operation_context(click_ctx), name, mountpoint, key, allow_discards or None, access, options

@@ -59,6 +59,6 @@ def before_step(operation: str, step: str) -> None:
     the step names its module lists (for example ``restore.STEPS``).
     Without the variable it does nothing.
     """
-    wanted = os.environ.get(FAULT_VARIABLE)
-    if wanted and f"{operation}:{step}" in wanted.split(","):
+    requested = os.environ.get(FAULT_VARIABLE)
+    if requested and f"{operation}:{step}" in requested.split(","):
         os.kill(os.getpid(), signal.SIGKILL)
