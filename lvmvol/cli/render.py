@@ -111,6 +111,8 @@ def _volume_label(volume: Volume) -> str:
         parts.append("inactive")
     if volume.lv.read_only:
         parts.append("read-only")
+    if volume.restoring:
+        parts.append("restoring")
     # An encrypted volume's mountpoint is shown on its mapping's line.
     if volume.mountpoint and not volume.mapping_open:
         parts.append(volume.mountpoint)
