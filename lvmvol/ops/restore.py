@@ -81,7 +81,7 @@ def restore_volume(ctx: Context, spec: str, keep_snapshot: bool = False) -> Outc
     vg = origin.vg
     details = {"vg": vg, "origin": origin.name, "snapshot": snapshot_name, "resumed": resumed}
 
-    merged = origin.lv.thin_id != recorded_thin_id and not ctx.dry_run
+    merged = origin.lv.thin_id != recorded_thin_id
     if not merged:
         if resumed:
             snapshot = _snapshot_for_resume(ctx, inventory, origin, snapshot)
@@ -338,7 +338,9 @@ def _keep_or_drop_copy(
             before_step(OPERATION, "rename")
             lvm.rename_lv(ctx.runner, vg, copy_name, snapshot_name)
             return True
-        if renamed is not None and renamed.restore_copy_of == origin.name:
+        # Renamed by an earlier run. Its journal tag may be gone already,
+        # but the kept copy is a snapshot of the restored origin.
+        if renamed is not None and renamed.origin == origin.name:
             return True
         notes.append(f"snapshot {snapshot_name} was consumed by the interrupted run, so it could not be kept")
         return False
