@@ -148,3 +148,16 @@ def test_before_step_kills_only_named_step(monkeypatch: pytest.MonkeyPatch) -> N
     context.before_step("restore", "merge")
 
     assert killed == [(os.getpid(), signal.SIGKILL)]
+
+
+def test_restore_resume_kept_snapshot_without_tag(ctx: Context, restore_runner: FakeRunner) -> None:
+    # Killed between the two tag changes of the last step: the kept
+    # snapshot lost its journal tag, the origin still has its own.
+    after = [merged_vol1(MARK), row("snap1", origin="vol1", thin_id="4")]
+    serve(restore_runner, after, after)
+
+    outcome = restore_volume(ctx, "snap1", keep_snapshot=True)
+
+    assert outcome.details["snapshot_kept"] is True
+    assert outcome.notes == []
+    assert ["lvchange", "--activate", "y", "--ignoreactivationskip", "smokevg/snap1"] in restore_runner.executed_mutating()
