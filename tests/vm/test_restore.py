@@ -63,18 +63,20 @@ def checksum_behind_lvmvol(vg: str, name: str, key: str | None) -> str:
     """Return the checksum of the data file on ``vg/name``, read with lvm2, cryptsetup and mount directly.
 
     lvmvol refuses to mount a volume with an unfinished restore, so this
-    reads it read-only without lvmvol and without replaying the ext4 journal.
+    mounts it read-only without lvmvol. The ext4 journal is replayed: lvm2
+    does not freeze a filesystem on a dm-crypt mapping while it snapshots
+    the LV below it, so an encrypted snapshot's journal can need recovery.
     """
     run_command(["lvchange", "--activate", "y", "--ignoreactivationskip", f"{vg}/{name}"])
     device = lv_device_path(vg, name)
     mapping = None
     if key is not None:
         mapping = f"inspect-{name}"
-        run_command(["cryptsetup", "open", "--readonly", "--key-file", key, device, mapping])
+        run_command(["cryptsetup", "open", "--key-file", key, device, mapping])
         device = f"/dev/mapper/{mapping}"
     mountpoint = tempfile.mkdtemp(prefix="inspect-")
     try:
-        run_command(["mount", "-t", "ext4", "-o", "ro,noload", device, mountpoint])
+        run_command(["mount", "-t", "ext4", "-o", "ro", device, mountpoint])
         try:
             return data_checksum(mountpoint)
         finally:
