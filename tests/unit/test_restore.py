@@ -109,7 +109,7 @@ def test_restore_keep_snapshot_copies_and_renames(ctx: Context, restore_runner: 
 
 
 def test_restore_refuses_mounted_origin(ctx: Context, restore_runner: FakeRunner) -> None:
-    # data (254:1 in the recorded report) is mounted in the fixture mount table.
+    # The fixture mount table mounts device 254:4 at /var/lib/lvmvol/data set.
     mounted = row("data", lv_kernel_minor="4")
     serve(restore_runner, [mounted, row("snap1", origin="data")])
 
