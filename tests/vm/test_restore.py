@@ -12,7 +12,7 @@ import pytest
 from lvmvol.names import crypt_mapping_name, lv_device_path
 from lvmvol.ops.restore import STEPS
 
-from .helpers import run_command
+from .helpers import lvm_json, run_command
 from .lvmvol_fixtures import (  # noqa: F401
     all_lvs,
     json_output,
@@ -57,6 +57,12 @@ def journal_tags(vg: str) -> list[str]:
     for name in lv_names(vg):
         found += [tag for tag in lv_row(vg, name)["lv_tags"].split(",") if tag.startswith("lvmvol.restore")]
     return found
+
+
+def identity(vg: str, name: str) -> tuple[str, str]:
+    """Return the LV UUID and creation time of ``vg/name``."""
+    row = lvm_json("lvs", "-o", "lv_uuid,lv_time", f"{vg}/{name}")[0]
+    return row["lv_uuid"], row["lv_time"]
 
 
 def checksum_behind_lvmvol(vg: str, name: str, key: str | None) -> str:
@@ -210,6 +216,7 @@ def killed_restore_finishes(thin_pool, lvmvol, name: str, step: str, keep: bool,
     in_snapshot, after_snapshot = make_volume_with_snapshot(lvmvol, name, key)
     snapshot = f"{name}-s"
     origin_tags = lvmvol_tags(thin_pool.vg, name)
+    origin_identity = identity(thin_pool.vg, name)
     snapshot_tags = lvmvol_tags(thin_pool.vg, snapshot)
     keep_option = ["--keep-snapshot"] if keep else []
 
@@ -233,6 +240,7 @@ def killed_restore_finishes(thin_pool, lvmvol, name: str, step: str, keep: bool,
     assert lv_names(thin_pool.vg) == expected_lvs, step
     assert journal_tags(thin_pool.vg) == [], step
     assert lvmvol_tags(thin_pool.vg, name) == origin_tags, step
+    assert identity(thin_pool.vg, name) == origin_identity, step
     if keep:
         assert lvmvol_tags(thin_pool.vg, snapshot) == snapshot_tags, step
         assert lv_row(thin_pool.vg, snapshot)["origin"] == name, step
