@@ -44,6 +44,9 @@ def mount_options(fstype: str, read_only: bool) -> list[str]:
     replay a dirty log, which writes to the device, and fails on a
     read-only LV. The log stays for the next read-write mount to replay.
     """
+    # NOTE: lvm2 freezes a filesystem only when it is directly on the LV it
+    # snapshots. A snapshot of a mounted encrypted volume is taken without a
+    # freeze, so a norecovery mount of it can miss what only the log holds.
     if fstype == "xfs":
         return ["nouuid", "norecovery"] if read_only else ["nouuid"]
     return []

@@ -142,6 +142,8 @@ def _read_only(volume: Volume, read_only: bool | None, requested: list[str]) -> 
             )
         return True
     if read_only is None:
+        # NOTE: lvm2 records no origin for a snapshot whose origin was
+        # removed, so such a snapshot mounts read-write by default.
         return volume.origin is not None
     return read_only
 
