@@ -130,6 +130,9 @@ def render_man(docs: list[CommandDoc]) -> str:
 
 def generate() -> dict[Path, str]:
     """Return the generated text of each file, keyed by its path."""
+    # The checkout's own lvmvol, also when another copy is installed.
+    if str(DOCS.parent) not in sys.path:
+        sys.path.insert(0, str(DOCS.parent))
     from lvmvol.cli import cli
 
     docs = walk(cli, "lvmvol")

@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from lvmvol.errors import ConfigError
+from lvmvol.errors import ConfigError, InvalidInput
+from lvmvol.mounts import split_options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,6 +45,9 @@ class Config:
     filesystem: str = "ext4"
     # Directory under which `volume mount` creates default mountpoints.
     mount_root: str = "/var/lib/lvmvol"
+    # Mount options for every `volume mount`, comma-separated; --options
+    # adds to them and overrides them.
+    mount_options: str = "nodev,nosuid"
     # Directory for key files that lvmvol generates itself.
     key_dir: str = "/etc/lvmvol/keys"
     # Seconds before an external command is killed.
@@ -81,6 +85,11 @@ def _check_value(key: str, value: object, default: object, path: Path) -> object
         raise ConfigError(
             f"{path}: invalid filesystem {value!r}", f"use one of {', '.join(FILESYSTEMS)}"
         )
+    if key == "mount_options":
+        try:
+            split_options(value, f"{path}: mount_options")
+        except InvalidInput as error:
+            raise ConfigError(error.message, error.hint) from None
     if key in ("mount_root", "key_dir") and not value.startswith("/"):
         raise ConfigError(f"{path}: {key} must be an absolute path, not {value!r}")
     return value

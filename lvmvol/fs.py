@@ -35,14 +35,20 @@ def make_filesystem(runner: Runner, fstype: str, device: str) -> None:
     runner.run(argv, mutating=True)
 
 
-def mount_options(fstype: str) -> list[str]:
+def mount_options(fstype: str, read_only: bool) -> list[str]:
     """Return the options every mount of ``fstype`` on a thin volume needs.
 
     XFS refuses to mount two filesystems with the same UUID, and a thin
     snapshot carries its origin's UUID, so XFS mounts always use ``nouuid``.
+    A read-only XFS mount also gets ``norecovery``: XFS would otherwise
+    replay a dirty log, which writes to the device, and fails on a
+    read-only LV. The log stays for the next read-write mount to replay.
     """
+    # NOTE: lvm2 freezes a filesystem only when it is directly on the LV it
+    # snapshots. A snapshot of a mounted encrypted volume is taken without a
+    # freeze, so a norecovery mount of it can miss what only the log holds.
     if fstype == "xfs":
-        return ["nouuid"]
+        return ["nouuid", "norecovery"] if read_only else ["nouuid"]
     return []
 
 

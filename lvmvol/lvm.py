@@ -38,6 +38,7 @@ LV_FIELDS = [
     "data_percent",
     "metadata_percent",
     "lv_metadata_size",
+    "thin_id",
     "vg_extent_size",
     "vg_free",
     "vg_size",
@@ -83,6 +84,9 @@ class LogicalVolume:
     extent_size: int
     vg_free: int
     vg_size: int
+    # The thin device id in the pool's metadata; None for other LVs. A thin
+    # snapshot merge gives the origin's name the snapshot's thin device id.
+    thin_id: int | None = None
 
     @property
     def full_name(self) -> str:
@@ -174,6 +178,7 @@ def parse_lv(row: dict[str, str]) -> LogicalVolume:
         extent_size=_number(row.get("vg_extent_size", "")),
         vg_free=_number(row.get("vg_free", "")),
         vg_size=_number(row.get("vg_size", "")),
+        thin_id=int(row["thin_id"]) if row.get("thin_id", "").isdigit() else None,
     )
 
 
@@ -278,9 +283,15 @@ def create_thin_volume(
 
 
 def create_thin_snapshot(
-    runner: Runner, vg: str, origin: str, name: str, tags: list[str], read_only: bool = False
+    runner: Runner,
+    vg: str,
+    origin: str,
+    name: str,
+    tags: list[str],
+    read_only: bool = False,
+    active: bool = True,
 ) -> None:
-    """Create an active thin snapshot of ``vg/origin``, read-only with ``read_only``.
+    """Create a thin snapshot of ``vg/origin``, active unless ``active`` is False, read-only with ``read_only``.
 
     ``--setactivationskip n`` clears the flag lvm2 sets on thin snapshots by
     default, which would leave the snapshot inactive with no device node.
@@ -297,7 +308,25 @@ def create_thin_snapshot(
         "--yes",
         *_tag_options("--addtag", tags),
     ]
+    if not active:
+        argv += ["--activate", "n"]
     runner.run([*argv, f"{vg}/{origin}"], mutating=True)
+
+
+def merge_thin_snapshot(runner: Runner, vg: str, snapshot: str) -> None:
+    """Merge the thin snapshot ``vg/snapshot`` into its origin with ``lvconvert --merge``.
+
+    With both LVs inactive, lvm2 2.03 does it in one metadata commit: the
+    origin's name, LV UUID, tags and creation time pass to the snapshot's
+    thin device, and the origin's old thin device is removed. lvm2 delays
+    the merge to the origin's next activation when either LV is open, so
+    callers deactivate both first.
+    """
+    runner.run(["lvconvert", "--merge", f"{vg}/{snapshot}"], mutating=True)
+
+
+def rename_lv(runner: Runner, vg: str, name: str, new_name: str) -> None:
+    runner.run(["lvrename", vg, name, new_name], mutating=True)
 
 
 def activate(runner: Runner, vg: str, name: str) -> None:

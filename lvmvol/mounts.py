@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lvmvol.errors import InvalidInput
 from lvmvol.runner import Runner
 
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
@@ -101,6 +102,57 @@ def mounts_in_other_namespaces(major: int, minor: int) -> list[tuple[int, str]]:
     return found
 
 
+# Options that make mount(8) do something other than mount a filesystem
+# from the volume's device at the mountpoint.
+REJECTED_OPTIONS = ("bind", "rbind", "move", "remount", "loop")
+
+
+def split_options(text: str, where: str) -> list[str]:
+    """Split the comma-separated mount options ``text``; ``where`` names their source in errors.
+
+    Raises ``InvalidInput`` for an empty option, whitespace, or an option in
+    ``REJECTED_OPTIONS``.
+    """
+    if not text:
+        return []
+    options = text.split(",")
+    for option in options:
+        if not option or any(char.isspace() for char in option):
+            raise InvalidInput(
+                f"invalid mount options {text!r} in {where}: empty option or whitespace",
+                "separate options with single commas, such as nodev,noexec",
+            )
+        if option.partition("=")[0] in REJECTED_OPTIONS:
+            raise InvalidInput(
+                f"mount option {option!r} in {where} is not allowed, because lvmvol mounts the volume itself",
+                "remove it",
+            )
+    return options
+
+
+def _option_key(option: str) -> str:
+    """Return what an option sets: ``rw`` for ro and rw, ``dev`` for dev and nodev, ``KEY`` for KEY=VALUE."""
+    name = option.partition("=")[0]
+    if name in ("ro", "rw"):
+        return "rw"
+    return name[2:] if name.startswith("no") else name
+
+
+def merge_options(*option_lists: list[str]) -> list[str]:
+    """Merge mount option lists; an option replaces an earlier one that sets the same thing.
+
+    ``dev`` replaces ``nodev``, ``ro`` replaces ``rw``, and ``KEY=VALUE``
+    replaces an earlier value of KEY.
+    """
+    merged: list[str] = []
+    for options in option_lists:
+        for option in options:
+            key = _option_key(option)
+            merged = [earlier for earlier in merged if _option_key(earlier) != key]
+            merged.append(option)
+    return merged
+
+
 def mount(runner: Runner, device: str, mountpoint: str, fstype: str, options: list[str]) -> None:
     argv = ["mount", "-t", fstype]
     if options:
@@ -108,5 +160,7 @@ def mount(runner: Runner, device: str, mountpoint: str, fstype: str, options: li
     runner.run([*argv, device, mountpoint], mutating=True)
 
 
-def umount(runner: Runner, mountpoint: str) -> None:
-    runner.run(["umount", mountpoint], mutating=True)
+def umount(runner: Runner, mountpoint: str, lazy: bool = False) -> None:
+    """Unmount ``mountpoint``; ``lazy`` detaches it now and lets the kernel finish when it is no longer busy."""
+    argv = ["umount", "--lazy"] if lazy else ["umount"]
+    runner.run([*argv, mountpoint], mutating=True)

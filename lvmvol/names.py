@@ -139,6 +139,29 @@ def validate_pool_name(name: str, vg: str) -> None:
         )
 
 
+# Suffix of the copy that `volume restore --keep-snapshot` makes of the
+# snapshot. It has no '-', which device-mapper names double, and is shorter
+# than "luks-", so the copy's device-mapper name fits wherever the
+# snapshot's dm-crypt mapping name fits.
+RESTORE_COPY_SUFFIX = "+keep"
+
+
+def restore_copy_name(vg: str, snapshot: str) -> str:
+    """Return the name of the copy of ``snapshot`` that a restore keeping the snapshot makes.
+
+    Raises ``InvalidInput`` when its device-mapper name would pass the kernel's limit.
+    """
+    name = snapshot + RESTORE_COPY_SUFFIX
+    _check_common(name, "snapshot copy")
+    if len(dm_name(vg, name)) > DM_NAME_MAX:
+        raise InvalidInput(
+            f"snapshot name {snapshot[:20]!r}... is too long to keep the snapshot through a restore: "
+            f"the device-mapper name of its copy {name[:20]!r}... would pass {DM_NAME_MAX} characters",
+            "restore without --keep-snapshot, or take a snapshot with a shorter name and restore from that",
+        )
+    return name
+
+
 def generate_volume_name() -> str:
     """Return a new random volume name such as ``vol-3f9a1c2e``."""
     return f"vol-{secrets.token_hex(4)}"

@@ -36,6 +36,19 @@ ENCRYPTING = "encrypting"
 # lvmvol.encrypthead=SHA256: the SHA-256 (hexadecimal) of the volume's first
 # 16 MiB before the encryption started, the part the LUKS2 header replaces.
 ENCRYPT_HEAD = "encrypthead"
+# Journal of an unfinished `volume restore`, on the origin: the snapshot
+# whose content it gets (lvmvol.restorefrom=NAME), its own thin device id
+# before the merge (lvmvol.restorethin=ID), and the snapshot's content
+# settings to take over afterwards (lvmvol.restore.fs=ext4, ...).
+RESTORE_FROM = "restorefrom"
+RESTORE_THIN_ID = "restorethin"
+RESTORE_SETTING_PREFIX = "restore."
+# On the copy that `volume restore --keep-snapshot` makes of the snapshot:
+# the origin's name. The copy takes the snapshot's name after the merge.
+RESTORE_COPY = "restorecopy"
+# Settings that describe what the LV's blocks contain, so a restore takes
+# them from the snapshot along with its content.
+CONTENT_SETTINGS = (FILESYSTEM, CRYPT, KEY, KEY_GENERATED, DISCARDS, ENCRYPTING, ENCRYPT_HEAD)
 # VG tag: the backing file of a loop device that is a PV of this VG.
 LOOP_FILE = "loopfile"
 
@@ -69,6 +82,13 @@ def decode_value(encoded: str) -> str:
 def setting_tag(key: str, value: str) -> str:
     """Return the tag that stores ``key=value``, for example ``lvmvol.fs=ext4``."""
     return f"{PREFIX}{key}={encode_value(value)}"
+
+
+def setting_key(tag: str) -> str | None:
+    """Return the key of a setting tag (``fs`` for ``lvmvol.fs=ext4``), None for other tags."""
+    if tag.startswith(PREFIX) and "=" in tag:
+        return tag[len(PREFIX):].partition("=")[0]
+    return None
 
 
 def parse_settings(tags: list[str]) -> dict[str, str]:

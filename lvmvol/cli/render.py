@@ -65,6 +65,8 @@ def _state(volume: Volume) -> str:
         flags.append("incomplete")
     if volume.encrypting:
         flags.append("encrypting")
+    if volume.restoring:
+        flags.append("restoring")
     return ",".join(flags)
 
 
@@ -131,6 +133,8 @@ def _volume_label(volume: Volume) -> str:
         parts.append("inactive")
     if volume.lv.read_only:
         parts.append("read-only")
+    if volume.restoring:
+        parts.append("restoring")
     # An encrypted volume's mountpoint is shown on its mapping's line.
     if volume.mountpoint and not volume.mapping_open:
         parts.append(volume.mountpoint)

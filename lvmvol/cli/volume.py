@@ -8,9 +8,11 @@ from lvmvol.cli.common import confirmer, json_option, operation_context, print_j
 from lvmvol.cli.progress import progress_bar
 from lvmvol.cli.render import volume_details, volume_table
 from lvmvol.config import FILESYSTEMS
+from lvmvol.errors import InvalidInput
 from lvmvol.cli.keys import key_options, new_key_options, read_key, read_rekey_keys
 from lvmvol.ops import encrypt as encrypt_ops
 from lvmvol.ops import mounting, rekey as rekey_ops, removal, snapshots, volumes
+from lvmvol.ops import restore as restore_ops
 from lvmvol.ops.inventory import read_inventory
 from lvmvol.units import parse_size
 
@@ -103,6 +105,15 @@ def show(click_ctx: click.Context, name: str, as_json: bool) -> None:
 @volume.command("mount")
 @click.argument("name")
 @click.argument("mountpoint", required=False, type=click.Path(file_okay=False))
+@click.option("--read-only", is_flag=True, help="Mount read-only (the default for snapshots).")
+@click.option("--read-write", is_flag=True, help="Mount read-write (the default for volumes that are not snapshots).")
+@click.option(
+    "--options",
+    "options",
+    metavar="OPTS",
+    help="Comma-separated mount options, added to mount_options from the config file (default nodev,nosuid); "
+    "dev overrides nodev, suid nosuid, and so on.",
+)
 @key_options(create=False)
 @json_option
 @click.pass_context
@@ -110,6 +121,9 @@ def mount(
     click_ctx: click.Context,
     name: str,
     mountpoint: str | None,
+    read_only: bool,
+    read_write: bool,
+    options: str | None,
     key_file: str | None,
     passphrase: bool,
     passphrase_stdin: bool,
@@ -118,23 +132,58 @@ def mount(
 ) -> None:
     """Mount volume NAME at MOUNTPOINT (default: mount_root/NAME) and print the mountpoint.
 
-    An encrypted volume's dm-crypt mapping is opened first with its recorded
-    key file, or with the key given here.
+    A mountpoint that lvmvol creates gets mode 0700. An existing one must be
+    an empty directory, not a symbolic link, with nothing mounted on it. An
+    encrypted volume's dm-crypt mapping is opened first with its recorded key
+    file, or with the key given here.
     """
+    if read_only and read_write:
+        raise InvalidInput("--read-only and --read-write exclude each other", "pass one of them")
+    access = None
+    if read_only or read_write:
+        access = read_only
     key = read_key(key_file, passphrase, passphrase_stdin, confirm=False)
     outcome = mounting.mount_volume(
-        operation_context(click_ctx), name, mountpoint, key, allow_discards or None
+        operation_context(click_ctx), name, mountpoint, key, allow_discards or None, access, options
     )
     report(outcome, as_json, "volume", line=outcome.details["mountpoint"])
 
 
 @volume.command("umount")
 @click.argument("name")
+@click.option(
+    "--lazy",
+    is_flag=True,
+    help="Detach a busy filesystem now; the kernel frees it when the processes using it finish.",
+)
 @json_option
 @click.pass_context
-def umount(click_ctx: click.Context, name: str, as_json: bool) -> None:
-    """Unmount volume NAME wherever it is mounted, and close its dm-crypt mapping."""
-    outcome = mounting.umount_volume(operation_context(click_ctx), name)
+def umount(click_ctx: click.Context, name: str, lazy: bool, as_json: bool) -> None:
+    """Unmount volume NAME wherever it is mounted, and close its dm-crypt mapping.
+
+    A busy filesystem is left mounted, and the error names the processes that use it.
+    """
+    outcome = mounting.umount_volume(operation_context(click_ctx), name, lazy)
+    report(outcome, as_json, "volume")
+
+
+@volume.command("restore")
+@click.argument("snapshot")
+@click.option(
+    "--keep-snapshot",
+    is_flag=True,
+    help="Keep the snapshot: a copy with its name, content and settings replaces it.",
+)
+@json_option
+@click.pass_context
+def restore(click_ctx: click.Context, snapshot: str, keep_snapshot: bool, as_json: bool) -> None:
+    """Give the origin of SNAPSHOT the snapshot's content, and print the origin's name.
+
+    The origin and the snapshot must be unmounted and unused. The snapshot is
+    consumed unless --keep-snapshot. An interrupted restore finishes when the
+    same command runs again.
+    """
+    outcome = restore_ops.restore_volume(operation_context(click_ctx), snapshot, keep_snapshot)
     report(outcome, as_json, "volume")
 
 

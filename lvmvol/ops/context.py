@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass, field
 
 from lvmvol.config import Config
@@ -41,3 +43,22 @@ def wait_for_device(ctx: Context, path: str, present: bool = True) -> None:
     from lvmvol.udev import wait_for_node
 
     wait_for_node(path, ctx.config.device_timeout, present=present)
+
+
+# Test-only fault injection: "OPERATION:STEP[,OPERATION:STEP...]" names the
+# steps before which the process kills itself with SIGKILL, the way a power
+# cut or an OOM kill would stop it. The VM suite uses it to prove that the
+# same command run again finishes an operation killed at any step.
+FAULT_VARIABLE = "LVMVOL_FAULT_BEFORE"
+
+
+def before_step(operation: str, step: str) -> None:
+    """Mark the start of ``step`` of ``operation``; die here with SIGKILL when the fault variable names it.
+
+    An operation calls this before each step that changes the system, with
+    the step names its module lists (for example ``restore.STEPS``).
+    Without the variable it does nothing.
+    """
+    requested = os.environ.get(FAULT_VARIABLE)
+    if requested and f"{operation}:{step}" in requested.split(","):
+        os.kill(os.getpid(), signal.SIGKILL)

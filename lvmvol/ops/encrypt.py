@@ -34,7 +34,7 @@ from lvmvol.ops.context import Context, Outcome
 from lvmvol.ops.encryption import encryption_tags, generate_key, recorded_key
 from lvmvol.ops.inventory import Inventory, Volume, read_inventory
 from lvmvol.ops.mounting import ensure_active
-from lvmvol.ops.removal import holders_of
+from lvmvol.ops.removal import users_of
 from lvmvol.units import format_size, round_up
 
 # Parent of cryptsetup's working directory, into which it writes the new
@@ -126,9 +126,7 @@ def _check_offline(volume: Volume) -> None:
     """Raise ``Conflict`` unless ``volume`` is writable and used by nothing."""
     if volume.lv.read_only:
         raise Conflict(f"volume {volume.full_name} is read-only, and encryption rewrites every block")
-    holders = holders_of(volume)
-    if volume.mapping_open:
-        holders.append(f"its dm-crypt mapping {volume.mapping} is open")
+    holders = users_of(volume)
     if holders:
         raise Conflict(
             f"volume {volume.full_name} is in use: {'; '.join(holders)}",

@@ -151,6 +151,20 @@ class Volume(_NamedByLV):
         return self.mapping_device is not None and os.path.exists(self.mapping_device)
 
     @property
+    def restoring_from(self) -> str | None:
+        """The snapshot an unfinished restore is giving this volume the content of, else None."""
+        return self.settings.get(tags.RESTORE_FROM)
+
+    @property
+    def restore_copy_of(self) -> str | None:
+        """For the copy an unfinished restore made of its snapshot: the origin's name, else None."""
+        return self.settings.get(tags.RESTORE_COPY)
+
+    @property
+    def restoring(self) -> bool:
+        return self.restoring_from is not None or self.restore_copy_of is not None
+
+    @property
     def incomplete(self) -> bool:
         return tags.INCOMPLETE in self.lv.tags
 
@@ -192,6 +206,7 @@ class Volume(_NamedByLV):
             "created": self.created.isoformat() if self.created else None,
             "incomplete": self.incomplete,
             "encrypting": self.encrypting,
+            "restoring": self.restoring,
         }
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import stat
 
 from lvmvol import fs, lvm
 from lvmvol.crypt import Key
 from lvmvol.errors import CommandError, Conflict, InvalidInput
-from lvmvol.mounts import MountEntry, mount, read_mount_table, umount
-from lvmvol.names import lv_device_path
+from lvmvol.mounts import MountEntry, merge_options, mount, read_mount_table, split_options, umount
+from lvmvol.names import RESTORE_COPY_SUFFIX, lv_device_path
+from lvmvol.processes import users_of_filesystem
 from lvmvol.ops.context import Context, Outcome, wait_for_device
 from lvmvol.ops.encryption import close_volume, open_volume, recorded_key
 from lvmvol.ops.inventory import Volume, read_inventory
@@ -33,36 +35,38 @@ def mount_volume(
     mountpoint: str | None = None,
     key: Key | None = None,
     allow_discards: bool | None = None,
+    read_only: bool | None = None,
+    options: str | None = None,
 ) -> Outcome:
     """Mount a volume at ``mountpoint`` (default: mount_root/NAME); a no-op when it already is.
 
-    An encrypted volume's mapping is opened first, with ``key`` or the
+    ``read_only`` None means read-only for a snapshot and read-write for
+    other volumes. ``options`` (comma-separated) are merged over the
+    configured ``mount_options``. A mountpoint that lvmvol creates gets mode
+    0700; an existing one must be an empty directory that nothing is mounted
+    on. An encrypted volume's mapping is opened first, with ``key`` or the
     recorded key file; if the mount then fails, the mapping is closed again.
     """
+    requested = split_options(options or "", "--options")
     inventory = read_inventory(ctx)
     volume = inventory.volume(spec)
-    if volume.filesystem == "none":
-        raise InvalidInput(
-            f"volume {volume.full_name} has no filesystem (created with --fs none)",
-            f"use its device {volume.mapping_device or volume.device} directly",
-        )
-    if volume.incomplete:
-        raise Conflict(
-            f"volume {volume.full_name} was not finished (its filesystem may be missing)",
-            "run the same 'lvmvol volume create' again to finish it",
-        )
-    if volume.encrypting:
-        raise Conflict(
-            f"the encryption of volume {volume.full_name} is unfinished, so part of it is still plain",
-            f"finish it with 'lvmvol volume encrypt {volume.name}'",
-        )
-    if not volume.encrypted and (key is not None or allow_discards):
-        raise InvalidInput(f"volume {volume.full_name} is not encrypted; drop the key and discard options")
+    _check_mountable(volume, key, allow_discards)
+    explicit = read_only is not None or any(option in ("ro", "rw") for option in requested)
+    read_only = _read_only(volume, read_only, requested)
+    mount_options = merge_options(
+        split_options(ctx.config.mount_options, "the mount_options setting"),
+        requested,
+        ["ro" if read_only else "rw"],
+        fs.mount_options(volume.filesystem, read_only),
+    )
     target = os.path.normpath(mountpoint or default_mountpoint(ctx, volume.name))
     check_mountpoint_path(target)
-    details = {"mountpoint": target}
+    target = _resolve_parent(target)
+    details = {"mountpoint": target, "read_only": read_only, "options": mount_options}
 
-    if any(entry.mountpoint == target for entry in volume.mounts):
+    current = next((entry for entry in volume.mounts if entry.mountpoint == target), None)
+    if current is not None:
+        _check_same_access(volume, current, read_only, explicit)
         return Outcome(volume.name, False, details)
     if volume.mounts:
         raise Conflict(
@@ -78,11 +82,12 @@ def mount_volume(
     device = ensure_active(ctx, volume)
     if volume.encrypted:
         device = open_volume(ctx, volume, device, key, allow_discards)
-    if not ctx.dry_run:
-        os.makedirs(target, mode=0o755, exist_ok=True)
+    created = _make_mountpoint(ctx, target)
     try:
-        mount(ctx.runner, device, target, volume.filesystem, fs.mount_options(volume.filesystem))
+        mount(ctx.runner, device, target, volume.filesystem, mount_options)
     except CommandError:
+        if created:
+            os.rmdir(target)
         if opened_here:
             close_volume(ctx, read_inventory(ctx).volume(volume.full_name))
         raise
@@ -112,15 +117,113 @@ def check_mountpoint_path(path: str) -> None:
             )
 
 
+def _check_mountable(volume: Volume, key: Key | None, allow_discards: bool | None) -> None:
+    """Raise unless ``volume`` has a finished filesystem that lvmvol can mount with these key options."""
+    if volume.filesystem == "none":
+        raise InvalidInput(
+            f"volume {volume.full_name} has no filesystem (created with --fs none)",
+            f"use its device {volume.mapping_device or volume.device} directly",
+        )
+    if volume.incomplete:
+        raise Conflict(
+            f"volume {volume.full_name} was not finished (its filesystem may be missing)",
+            "run the same 'lvmvol volume create' again to finish it",
+        )
+    if volume.encrypting:
+        raise Conflict(
+            f"the encryption of volume {volume.full_name} is unfinished, so part of it is still plain",
+            f"finish it with 'lvmvol volume encrypt {volume.name}'",
+        )
+    if volume.restoring:
+        source = volume.restoring_from or f"{volume.name.removesuffix(RESTORE_COPY_SUFFIX)} --keep-snapshot"
+        raise Conflict(
+            f"a restore involving volume {volume.full_name} is unfinished",
+            f"finish it with 'lvmvol volume restore {source}'",
+        )
+    if not volume.encrypted and (key is not None or allow_discards):
+        raise InvalidInput(f"volume {volume.full_name} is not encrypted; drop the key and discard options")
+
+
+def _read_only(volume: Volume, read_only: bool | None, requested: list[str]) -> bool:
+    """Decide read-only or read-write from the flags, ``ro``/``rw`` in --options, and the default.
+
+    The default is read-only for a snapshot (a volume with an origin), so
+    a backup never writes to it by accident, and for a read-only LV.
+    """
+    in_options = [option for option in requested if option in ("ro", "rw")]
+    if read_only is not None and in_options and (in_options[-1] == "ro") != read_only:
+        flag = "--read-only" if read_only else "--read-write"
+        raise InvalidInput(f"{flag} and --options {in_options[-1]} exclude each other", "pass one of them")
+    if read_only is None and in_options:
+        read_only = in_options[-1] == "ro"
+    if volume.lv.read_only:
+        if read_only is False:
+            raise Conflict(
+                f"volume {volume.full_name} is a read-only LV and cannot be mounted read-write",
+                "drop --read-write",
+            )
+        return True
+    if read_only is None:
+        # NOTE: lvm2 records no origin for a snapshot whose origin was
+        # removed, so such a snapshot mounts read-write by default.
+        return volume.origin is not None
+    return read_only
+
+
+def _check_same_access(volume: Volume, entry: MountEntry, read_only: bool, explicit: bool) -> None:
+    """Raise ``Conflict`` when an explicit ro/rw request differs from the mount that exists."""
+    # NOTE: only ro/rw is compared; a mount with other options is reported
+    # unchanged, because the kernel shows options in its own form.
+    mounted_read_only = "ro" in entry.options.split(",")
+    if explicit and mounted_read_only != read_only:
+        state = "read-only" if mounted_read_only else "read-write"
+        raise Conflict(
+            f"volume {volume.full_name} is already mounted {state} at {entry.mountpoint}",
+            f"unmount it first with 'lvmvol volume umount {volume.name}' to mount it the other way",
+        )
+
+
+def _resolve_parent(path: str) -> str:
+    """Resolve symbolic links in the parent directories of ``path``, as mount(8) does, but not in its last part."""
+    parent, name = os.path.split(path)
+    return os.path.join(os.path.realpath(parent), name)
+
+
 def _check_mountpoint_free(target: str) -> None:
+    """Raise unless ``target`` is missing or an empty directory that nothing is mounted on."""
     occupied = [entry for entry in read_mount_table() if entry.mountpoint == target]
     if occupied:
         raise Conflict(
             f"{target} is already a mountpoint of {occupied[-1].source}",
             "choose another mountpoint",
         )
-    if os.path.exists(target) and not os.path.isdir(target):
+    try:
+        status = os.lstat(target)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(status.st_mode):
+        raise InvalidInput(
+            f"mountpoint {target} is a symbolic link",
+            f"pass the directory it points to ({os.path.realpath(target)}) or another path",
+        )
+    if not stat.S_ISDIR(status.st_mode):
         raise InvalidInput(f"mountpoint {target} exists and is not a directory")
+    if os.listdir(target):
+        raise Conflict(
+            f"mountpoint {target} is a directory that is not empty, and the mount would hide its files",
+            "empty it or choose another mountpoint",
+        )
+
+
+def _make_mountpoint(ctx: Context, target: str) -> bool:
+    """Create ``target`` with mode 0700 unless it exists; return whether it was created here."""
+    if ctx.dry_run or os.path.isdir(target):
+        return False
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.mkdir(target, mode=0o700)
+    # mkdir applies the umask; the mode is meant exactly.
+    os.chmod(target, 0o700)
+    return True
 
 
 def _verify_mounted(target: str) -> None:
@@ -131,29 +234,65 @@ def _verify_mounted(target: str) -> None:
         )
 
 
-def unmount_all(ctx: Context, mounts: list[MountEntry]) -> list[str]:
-    """Unmount ``mounts``, deepest first, and remove empty mountpoints under the mount root."""
-    mountpoints = sorted((entry.mountpoint for entry in mounts), key=len, reverse=True)
-    for mountpoint in mountpoints:
-        umount(ctx.runner, mountpoint)
-        _remove_empty_mountpoint(ctx, mountpoint)
-    return mountpoints
+def unmount_all(ctx: Context, mounts: list[MountEntry], lazy: bool = False) -> list[str]:
+    """Unmount ``mounts``, deepest first, and remove empty mountpoints under the mount root.
+
+    A busy filesystem raises ``Conflict`` naming the processes that use it.
+    """
+    entries = sorted(mounts, key=lambda entry: len(entry.mountpoint), reverse=True)
+    for entry in entries:
+        try:
+            umount(ctx.runner, entry.mountpoint, lazy)
+        except CommandError as error:
+            users = users_of_filesystem(entry.major, entry.minor)
+            if not users:
+                error.hint = f"check what keeps {entry.mountpoint} busy with 'fuser -vm {entry.mountpoint}'"
+                raise
+            raise Conflict(
+                f"{entry.mountpoint} is busy: {'; '.join(user.describe() for user in users)}",
+                "stop those processes or move them out of it, then run the command again; "
+                "--lazy detaches it now and frees it when they finish",
+            ) from None
+        _remove_empty_mountpoint(ctx, entry.mountpoint)
+    return [entry.mountpoint for entry in entries]
 
 
-def umount_volume(ctx: Context, spec: str) -> Outcome:
+def umount_volume(ctx: Context, spec: str, lazy: bool = False) -> Outcome:
     """Unmount every mount of a volume in this mount namespace and close its dm-crypt mapping.
 
     A no-op when nothing is mounted or open. An empty mountpoint directory
-    under the configured mount root is removed too.
+    under the configured mount root is removed too. With ``lazy``, a busy
+    filesystem is detached at once and freed when its last user finishes;
+    an encrypted volume's mapping then stays open until the command runs
+    again after that.
     """
     inventory = read_inventory(ctx)
     volume = inventory.volume(spec)
-    mountpoints = unmount_all(ctx, volume.mounts)
-    closed = close_volume(ctx, volume) if volume.encrypted else False
+    mountpoints = unmount_all(ctx, volume.mounts, lazy)
+    notes = []
+    if lazy and not ctx.dry_run:
+        for entry in volume.mounts:
+            users = users_of_filesystem(entry.major, entry.minor)
+            if users:
+                notes.append(
+                    f"{entry.mountpoint} is detached, and the filesystem stays in use until these finish: "
+                    + "; ".join(user.describe() for user in users)
+                )
+    closed = False
+    if volume.encrypted:
+        try:
+            closed = close_volume(ctx, volume)
+        except Conflict:
+            if not (lazy and notes):
+                raise
+            notes.append(
+                f"the dm-crypt mapping {volume.mapping} stays open while the filesystem is in use; "
+                f"run 'lvmvol volume umount {volume.name}' again afterwards to close it"
+            )
     details = {"mountpoints": mountpoints}
     if volume.encrypted:
         details["mapping_closed"] = closed
-    return Outcome(volume.name, bool(mountpoints) or closed, details)
+    return Outcome(volume.name, bool(mountpoints) or closed, details, notes)
 
 
 def _remove_empty_mountpoint(ctx: Context, mountpoint: str) -> None:

@@ -45,6 +45,14 @@ def holders_of(volume: Volume) -> list[str]:
     return found
 
 
+def users_of(volume: Volume) -> list[str]:
+    """Describe what uses ``volume``: its holders and an open dm-crypt mapping of its own."""
+    found = holders_of(volume)
+    if volume.mapping_open:
+        found.append(f"its dm-crypt mapping {volume.mapping} is open")
+    return found
+
+
 def remove_volumes(
     ctx: Context, specs: list[str], force: bool = False, confirm: Confirm = lambda question: False
 ) -> list[Outcome]:

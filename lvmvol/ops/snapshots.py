@@ -56,6 +56,11 @@ def create_snapshot(
             f"the encryption of volume {source.full_name} is unfinished",
             f"finish it with 'lvmvol volume encrypt {source.name}' first",
         )
+    if source.restoring:
+        raise Conflict(
+            f"a restore of volume {source.full_name} is unfinished",
+            "run the same 'lvmvol volume restore' again to finish it first",
+        )
     name = name or generate_snapshot_name(source.name)
     validate_lv_name(name, source.vg, kind="snapshot")
     details = {"vg": source.vg, "origin": source.name, "pool": source.lv.pool, "read_only": read_only}

@@ -465,7 +465,7 @@ def test_mount_luks_recorded_key(
     assert fake_runner.executed_mutating() == [
         ACTIVATE_VOL1,
         ["cryptsetup", "open", "--type", "luks2", "--batch-mode", "--key-file", user_key, VOL1_DEVICE, VOL1_MAPPING],
-        ["mount", "-t", "ext4", VOL1_MAPPING_DEVICE, target],
+        ["mount", "-t", "ext4", "-o", "nodev,nosuid,rw", VOL1_MAPPING_DEVICE, target],
     ]
     assert list(kernel.mappings) == [VOL1_MAPPING]
 
@@ -608,7 +608,7 @@ def test_mount_open_mapping_reused(luks_ctx: Context, fake_runner: FakeRunner, k
     serve_lvs(fake_runner, encrypted_row("snap1", user_key))
     mount_volume(luks_ctx, "snap1")
     assert fake_runner.executed_mutating() == [
-        ["mount", "-t", "ext4", "/dev/mapper/luks-smokevg-snap1", str(tmp_path / "mnt" / "snap1")],
+        ["mount", "-t", "ext4", "-o", "nodev,nosuid,ro", "/dev/mapper/luks-smokevg-snap1", str(tmp_path / "mnt" / "snap1")],
     ]
 
 

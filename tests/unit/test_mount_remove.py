@@ -91,11 +91,11 @@ def test_mount_dry_run(scratch_ctx: Context, smoke_runner: FakeRunner, tmp_path:
     smoke_runner.dry_run = True
     outcome = mount_volume(scratch_ctx, "vol1")
     target = str(tmp_path / "mnt" / "vol1")
-    assert outcome.details == {"mountpoint": target}
+    assert outcome.details == {"mountpoint": target, "read_only": False, "options": ["nodev", "nosuid", "rw"]}
     skipped = [call.argv for call in smoke_runner.calls if call.dry_run]
     assert skipped == [
         ["lvchange", "--activate", "y", "--ignoreactivationskip", "smokevg/vol1"],
-        ["mount", "-t", "ext4", "/dev/mapper/smokevg-vol1", target],
+        ["mount", "-t", "ext4", "-o", "nodev,nosuid,rw", "/dev/mapper/smokevg-vol1", target],
     ]
     assert not Path(target).exists()
 
