@@ -36,6 +36,9 @@ ENCRYPTING = "encrypting"
 # lvmvol.encrypthead=SHA256: the SHA-256 (hexadecimal) of the volume's first
 # 16 MiB before the encryption started, the part the LUKS2 header replaces.
 ENCRYPT_HEAD = "encrypthead"
+# lvmvol.mountpoint=PATH: ``lvmvol activate`` mounts the volume at PATH at
+# boot; set by ``volume mount --persist``. Snapshots do not inherit it.
+MOUNTPOINT = "mountpoint"
 # VG tag: the backing file of a loop device that is a PV of this VG.
 LOOP_FILE = "loopfile"
 
@@ -69,6 +72,12 @@ def decode_value(encoded: str) -> str:
 def setting_tag(key: str, value: str) -> str:
     """Return the tag that stores ``key=value``, for example ``lvmvol.fs=ext4``."""
     return f"{PREFIX}{key}={encode_value(value)}"
+
+
+def setting_values(tags: list[str], key: str) -> list[str]:
+    """Return every value stored under ``key``, for a setting that a VG or LV can carry more than once."""
+    prefix = f"{PREFIX}{key}="
+    return [decode_value(tag[len(prefix):]) for tag in tags if tag.startswith(prefix)]
 
 
 def parse_settings(tags: list[str]) -> dict[str, str]:
