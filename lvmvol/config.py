@@ -43,6 +43,11 @@ class Config:
     mount_root: str = "/var/lib/lvmvol"
     # Directory for key files that lvmvol generates itself.
     key_dir: str = "/etc/lvmvol/keys"
+    # File listing the backing files of loop-backed pools, one path a line,
+    # which `pool init --file` adds to and `activate` attaches at boot. The
+    # VG tag that names the file sits inside the file, so it cannot be read
+    # before the file is attached.
+    loop_file_list: str = "/etc/lvmvol/loop-files"
     # Seconds before an external command is killed.
     command_timeout: float = 120.0
     # Seconds before an in-place encryption is stopped. It stops cleanly and
@@ -68,7 +73,7 @@ def _check_value(key: str, value: object, default: object, path: Path) -> object
         raise ConfigError(
             f"{path}: invalid filesystem {value!r}", f"use one of {', '.join(FILESYSTEMS)}"
         )
-    if key in ("mount_root", "key_dir") and not value.startswith("/"):
+    if key in ("mount_root", "key_dir", "loop_file_list") and not value.startswith("/"):
         raise ConfigError(f"{path}: {key} must be an absolute path, not {value!r}")
     return value
 

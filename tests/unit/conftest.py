@@ -106,9 +106,13 @@ def fake_runner() -> FakeRunner:
 
 
 @pytest.fixture
-def ctx(fake_runner: FakeRunner) -> Context:
-    """An operation context with default settings and the fake runner."""
-    return Context(config=Config(), runner=fake_runner)
+def ctx(fake_runner: FakeRunner, tmp_path: Path) -> Context:
+    """An operation context with default settings and the fake runner.
+
+    The loop file list lives in the test's temporary directory, so no test
+    writes the host's /etc.
+    """
+    return Context(config=Config(loop_file_list=str(tmp_path / "etc" / "loop-files")), runner=fake_runner)
 
 
 @pytest.fixture
