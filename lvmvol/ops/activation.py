@@ -22,7 +22,7 @@ from lvmvol.ops.pools import recorded_loop_files
 
 @dataclass
 class Item:
-    """What activation did with one loop file, pool or volume."""
+    """The activation result of one loop file, pool or volume."""
 
     kind: str  # "loop_file", "pool" or "volume"
     name: str
@@ -64,10 +64,10 @@ class ActivationReport:
 
 
 def activate_all(ctx: Context) -> ActivationReport:
-    """Attach, activate and mount everything lvmvol manages; never raise for one failed item.
+    """Attach, activate and mount everything lvmvol manages; a failed item is recorded, not raised.
 
-    Returns a report with one item per loop file, pool and volume. Errors
-    that stop every step (lvs itself failing) are raised.
+    Returns a report with one item per loop file, pool and volume. Only an
+    error that stops every step, such as lvs itself failing, is raised.
     """
     report = ActivationReport()
     _attach_loop_files(ctx, report)

@@ -24,15 +24,15 @@ def record_boot_mount(ctx: Context, spec: str, mountpoint: str) -> bool:
     A mountpoint recorded before is replaced.
     """
     volume = read_inventory(ctx).volume(spec)
-    wanted = tags.setting_tag(tags.MOUNTPOINT, os.path.abspath(mountpoint))
+    expected_tag = tags.setting_tag(tags.MOUNTPOINT, os.path.abspath(mountpoint))
     current = _mountpoint_tags(volume)
-    if current == [wanted]:
+    if current == [expected_tag]:
         return False
 
     # TODO: record the mount options too, once 'volume mount' takes them;
     # until then activate mounts with the filesystem's default options.
-    stale = [tag for tag in current if tag != wanted]
-    add = [wanted] if wanted not in current else []
+    stale = [tag for tag in current if tag != expected_tag]
+    add = [expected_tag] if expected_tag not in current else []
     lvm.change_tags(ctx.runner, volume.vg, volume.name, add=add, remove=stale)
     return True
 

@@ -64,8 +64,8 @@ def resize_volume(
         # Check the key before anything changes, so a missing key file changes nothing.
         key = recorded_key(volume, key)
     # TODO: call the pool over-commit guard here with the growth
-    # (target - current) once it exists; until then growth is not checked
-    # against the pool's thresholds.
+    # (target - current). Until then, growth is not checked against the
+    # pool's free space and thresholds.
     details = {"vg": volume.vg, "previous_size_bytes": current, "size_bytes": target}
 
     extended = False
@@ -73,9 +73,9 @@ def resize_volume(
         lvm.extend_lv(ctx.runner, volume.vg, volume.name, target)
         extended = True
     elif ctx.dry_run or not volume.mounts:
-        # NOTE: the layers of an unmounted volume are not checked when the
-        # LV already has the requested size, because that needs opening
-        # and mounting it; a grow cut off after lvextend is finished by
+        # NOTE: when the LV already has the requested size, the upper layers
+        # of an unmounted volume are not checked, because that needs opening
+        # and mounting it. A grow cut off after lvextend is finished by
         # mounting the volume and running the same resize again.
         return Outcome(volume.name, False, details)
 
