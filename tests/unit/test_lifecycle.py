@@ -13,7 +13,8 @@ from lvmvol.config import Config
 from lvmvol.errors import InvalidInput
 from lvmvol.ops import activation, units
 from lvmvol.ops.context import Context
-from lvmvol.ops.pools import record_loop_file, recorded_loop_files
+from lvmvol.ops.pool_extend import _largest_data_size
+from lvmvol.ops.pools import metadata_size_for, record_loop_file, recorded_loop_files
 from lvmvol.ops.resize import resize_volume
 from lvmvol.units import parse_size_change
 
@@ -118,3 +119,19 @@ def test_activate_cli_exits_8_when_something_failed(monkeypatch, fake_runner: Fa
     assert result.exit_code == 8
     assert "pool vg/pool: unchanged" in result.output
     assert "lvmvol: error: volume vg/db: key file /k not found" in result.output
+
+
+def test_largest_pool_data_leaves_room_for_metadata() -> None:
+    extent = 4 * MiB
+    # 10 GiB free on a 1 GiB pool with 4 MiB metadata: the metadata grows to
+    # 1/512 of the data, and its spare grows with it.
+    data = _largest_data_size(1024 * MiB, 4 * MiB, 10 * 1024 * MiB, extent)
+    metadata = metadata_size_for(data, extent)
+
+    assert data % extent == 0
+    assert (data - 1024 * MiB) + 2 * (metadata - 4 * MiB) <= 10 * 1024 * MiB
+    assert (data + extent - 1024 * MiB) + 2 * (metadata_size_for(data + extent, extent) - 4 * MiB) > 10 * 1024 * MiB
+
+
+def test_largest_pool_data_without_free_space_is_current() -> None:
+    assert _largest_data_size(400 * MiB, 4 * MiB, 0, 4 * MiB) == 400 * MiB

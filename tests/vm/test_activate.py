@@ -12,11 +12,18 @@ from lvmvol.names import crypt_mapping_name
 
 from .helpers import lvm_json, run_command
 from .lifecycle_fixtures import file_pool, loop_devices_of  # noqa: F401
-from .lvmvol_fixtures import json_output, lv_row, mount_root, mountpoints_of, read_file, write_file  # noqa: F401
-from .test_encryption import make_key_file
+from .lvmvol_fixtures import (  # noqa: F401
+    json_output,
+    lv_row,
+    mount_root,
+    mountpoints_of,
+    read_file,
+    thin_pool,
+    write_file,
+)
 
 
-def take_down(vgs: list[str], backing: str) -> None:
+def take_down(vgs: list[str], backing: str | None = None) -> None:
     """Do what a shutdown does: unmount, close dm-crypt mappings, deactivate the VGs, detach the loop file."""
     run_command(["udevadm", "settle"])
     for vg in vgs:
@@ -30,7 +37,7 @@ def take_down(vgs: list[str], backing: str) -> None:
             if os.path.exists(mapping):
                 run_command(["cryptsetup", "close", os.path.basename(mapping)])
     run_command(["vgchange", "--activate", "n", *vgs])
-    for loop in loop_devices_of(backing):
+    for loop in loop_devices_of(backing) if backing else []:
         run_command(["losetup", "--detach", loop])
 
 
@@ -45,19 +52,21 @@ def mapping_open(vg: str, name: str) -> bool:
 def test_activate_after_simulated_reboot(loop_device, unique_name, lvmvol, lvmvol_config, file_pool, mount_root, tmp_path):
     disk_vg = unique_name("vd")
     lvmvol_config.update({"mount_root": str(mount_root), "key_dir": str(tmp_path / "keys")})
+    # Generated key files: their PBKDF2 key slots open in a moment, where
+    # argon2id takes seconds under emulation.
     lvmvol("pool", "init", loop_device("512M"), "--vg", disk_vg, "--name", "pool", "--size", "300M")
     loop_pool = file_pool("256M")
     disk_pool = f"{disk_vg}/pool"
-    key = make_key_file(tmp_path, "secret.key")
-    lost_key = make_key_file(tmp_path, "lost.key")
+    key_dir = tmp_path / "keys"
     custom = str(tmp_path / "custom dir")
 
     lvmvol("volume", "create", "plain", "--size", "32M", "--pool", disk_pool)
-    lvmvol("volume", "create", "idle", "--size", "32M", "--pool", disk_pool)
-    lvmvol("volume", "create", "secret", "--size", "48M", "--pool", disk_pool, "--luks", "--key-file", key)
-    lvmvol("volume", "create", "closed", "--size", "48M", "--pool", disk_pool, "--luks", "--key-file", key)
+    lvmvol("volume", "create", "secret", "--size", "48M", "--pool", disk_pool, "--luks")
+    lvmvol("volume", "create", "closed", "--size", "48M", "--pool", disk_pool, "--luks")
     lvmvol("volume", "create", "onfile", "--size", "32M", "--pool", loop_pool.spec)
-    lvmvol("volume", "create", "lost", "--size", "48M", "--pool", loop_pool.spec, "--luks", "--key-file", lost_key)
+    lvmvol("volume", "create", "lost", "--size", "48M", "--pool", loop_pool.spec, "--luks")
+    lost_key = str(key_dir / f"{crypt_mapping_name(loop_pool.vg, 'lost')}.key")
+    assert os.path.exists(lost_key)
     persistent = {
         "plain": str(mount_root / "plain"),
         "secret": str(mount_root / "secret"),
@@ -68,10 +77,9 @@ def test_activate_after_simulated_reboot(loop_device, unique_name, lvmvol, lvmvo
         mounted = json_output(lvmvol("volume", "mount", name, mountpoint, "--persist", "--json"))
         assert mounted["persistent"] is True
         write_file(mountpoint, "data.txt", f"data of {name}")
-    for name in ("idle", "closed"):
-        write_file(lvmvol("volume", "mount", name).stdout.strip(), "data.txt", f"data of {name}")
-        lvmvol("volume", "umount", name)
-    vg_of = {name: disk_vg for name in ("plain", "idle", "secret", "closed")}
+    write_file(lvmvol("volume", "mount", "closed").stdout.strip(), "data.txt", "data of closed")
+    lvmvol("volume", "umount", "closed")
+    vg_of = {name: disk_vg for name in ("plain", "secret", "closed")}
     vg_of.update(onfile=loop_pool.vg, lost=loop_pool.vg)
 
     # The boot mountpoint is an LV tag, encoded like every tag value.
@@ -101,7 +109,7 @@ def test_activate_after_simulated_reboot(loop_device, unique_name, lvmvol, lvmvo
         device = f"/dev/mapper/{crypt_mapping_name(vg, name)}" if name in ("secret", "lost") else row["lv_dm_path"]
         assert mountpoints_of(device) == [mountpoint], name
         assert read_file(mountpoint, "data.txt") == f"data of {name}"
-    for name in ("idle", "closed", "plain-snap"):
+    for name in ("closed", "plain-snap"):
         row = lv_row(disk_vg, name)
         assert row["lv_active"] == "active", name
         assert mountpoints_of(row["lv_dm_path"]) == [], name
@@ -146,3 +154,36 @@ def test_activate_after_simulated_reboot(loop_device, unique_name, lvmvol, lvmvo
     lvmvol("activate")
     assert mountpoints_of(lv_row(disk_vg, "plain")["lv_dm_path"]) == []
     assert read_file(persistent["secret"], "data.txt") == "data of secret"
+
+
+def failing_thin_check_config(directory) -> str:
+    """Return an LVM_SYSTEM_DIR whose lvm.conf runs /bin/false as thin_check, so no thin pool activates."""
+    text = open("/etc/lvm/lvm.conf").read()
+    assert "\nglobal {\n" in text
+    text = text.replace("\nglobal {\n", '\nglobal {\n\tthin_check_executable = "/bin/false"\n', 1)
+    directory.mkdir()
+    (directory / "lvm.conf").write_text(text)
+    return str(directory)
+
+
+def test_activate_reports_pool_that_fails(thin_pool, lvmvol, mount_root, tmp_path):
+    lvmvol("volume", "create", "held", "--size", "32M")
+    lvmvol("volume", "mount", "held", "--persist")
+    take_down([thin_pool.vg])
+    lvm_dir = failing_thin_check_config(tmp_path / "lvm")
+
+    result = lvmvol("activate", "--json", check=False, env={"LVM_SYSTEM_DIR": lvm_dir})
+
+    assert result.returncode == 8
+    items = items_by_name(json_output(result))
+    pool_error = items[thin_pool.spec]["error"]
+    # lvm2's own reason, from its stderr.
+    assert "Check of pool" in pool_error
+    assert items[f"{thin_pool.vg}/held"]["ok"] is False
+    assert "is not active" in items[f"{thin_pool.vg}/held"]["error"]
+    assert lv_row(thin_pool.vg, "pool")["lv_active"] == ""
+    assert f"pool {thin_pool.spec}: " in result.stderr
+
+    fixed = lvmvol("activate", "--json")
+    assert json_output(fixed)["ok"] is True
+    assert mountpoints_of(lv_row(thin_pool.vg, "held")["lv_dm_path"]) == [str(mount_root / "held")]

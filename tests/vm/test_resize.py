@@ -12,7 +12,6 @@ from lvmvol.names import crypt_mapping_name
 
 from .lifecycle_fixtures import block_size, lv_size, statvfs_bytes
 from .lvmvol_fixtures import big_thin_pool, json_output, mount_root  # noqa: F401
-from .test_encryption import make_key_file
 
 MiB = 1024 * 1024
 LUKS2_HEADER = 16 * MiB
@@ -43,12 +42,15 @@ def file_checksum(directory: str) -> str:
     ],
     ids=["ext4", "xfs", "luks-ext4", "luks-xfs"],
 )
-def test_resize_grows_every_layer(filesystem, encrypted, sizes, big_thin_pool, lvmvol, tmp_path):
+def test_resize_grows_every_layer(filesystem, encrypted, sizes, big_thin_pool, lvmvol, lvmvol_config, tmp_path):
     initial, added, final = (size * MiB for size in sizes)
     vg = big_thin_pool.vg
     create = ["volume", "create", "grow", "--size", f"{initial}B", "--fs", filesystem]
     if encrypted:
-        create += ["--luks", "--key-file", make_key_file(tmp_path)]
+        # A generated key: its PBKDF2 key slot opens in a moment, where
+        # argon2id takes seconds under emulation.
+        lvmvol_config["key_dir"] = str(tmp_path / "keys")
+        create.append("--luks")
     lvmvol(*create)
     header = LUKS2_HEADER if encrypted else 0
     mapping = f"/dev/mapper/{crypt_mapping_name(vg, 'grow')}"
