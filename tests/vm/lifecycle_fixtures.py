@@ -1,4 +1,4 @@
-"""Fixtures and helpers for the boot and growth tests: loop-file pools and a simulated reboot."""
+"""Fixtures and helpers for the boot and growth tests: pools on loop-attached files, and layer sizes."""
 
 from __future__ import annotations
 
@@ -37,19 +37,19 @@ def file_pool(unique_name, lvmvol, lvmvol_config, vm_scratch: Path, tmp_path: Pa
     whichever loop device the file is attached to by then, and the file.
     """
     lvmvol_config["loop_file_list"] = str(tmp_path / "loop-files")
-    made: list[FilePool] = []
+    created: list[FilePool] = []
 
     def make(file_size: str = "256M") -> FilePool:
         vg = unique_name("vf")
         backing = str(vm_scratch / f"{vg}.img")
         lvmvol("pool", "init", "--file", backing, "--file-size", file_size, "--vg", vg, "--name", "fp")
         pool = FilePool(vg=vg, name="fp", backing=backing)
-        made.append(pool)
+        created.append(pool)
         return pool
 
     yield make
 
-    for pool in made:
+    for pool in created:
         if not os.path.exists(pool.backing):
             continue
         loops = loop_devices_of(pool.backing)

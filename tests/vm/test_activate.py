@@ -1,7 +1,7 @@
 """A simulated reboot: everything taken down the way a shutdown does, then 'lvmvol activate'.
 
-A real second boot over the same disk images would test the same thing
-with lvm2's own boot activation in the way; the VM suite boots once.
+The VM suite boots once, so these tests do not cover a second boot over
+the same disk images, where lvm2's own boot activation runs first.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def test_activate_after_simulated_reboot(loop_device, unique_name, lvmvol, lvmvo
     assert items_by_name(recovered)[f"{loop_pool.vg}/lost"]["changed"] is True
     assert read_file(persistent["lost"], "data.txt") == "data of lost"
 
-    # umount --persist ends the boot mount; a plain umount keeps it and says so.
+    # umount --persist ends the boot mount; a plain umount keeps it and prints a note.
     kept = lvmvol("volume", "umount", "secret")
     assert "still mounted at" in kept.stderr
     lvmvol("volume", "umount", "plain", "--persist")
@@ -157,12 +157,14 @@ def test_activate_after_simulated_reboot(loop_device, unique_name, lvmvol, lvmvo
 
 
 def failing_thin_check_config(directory) -> str:
-    """Return an LVM_SYSTEM_DIR whose lvm.conf runs /bin/false as thin_check, so no thin pool activates."""
-    text = open("/etc/lvm/lvm.conf").read()
-    assert "\nglobal {\n" in text
-    text = text.replace("\nglobal {\n", '\nglobal {\n\tthin_check_executable = "/bin/false"\n', 1)
+    """Return an LVM_SYSTEM_DIR whose lvm.conf runs /bin/false as thin_check, so no thin pool activates.
+
+    The VM has no /etc/lvm/lvm.conf, so lvm2 runs on its built-in defaults
+    and this file changes only thin_check.
+    """
+    assert not os.path.exists("/etc/lvm/lvm.conf")
     directory.mkdir()
-    (directory / "lvm.conf").write_text(text)
+    (directory / "lvm.conf").write_text('global {\n\tthin_check_executable = "/bin/false"\n}\n')
     return str(directory)
 
 
