@@ -92,6 +92,7 @@ def volume_details(volume: Volume, snapshots: list[Volume]) -> None:
         ("state", _state(volume)),
         ("device", volume.device if volume.lv.active else "-"),
         ("mountpoint", ", ".join(entry.mountpoint for entry in volume.mounts) or "-"),
+        ("boot mountpoint", volume.persistent_mountpoint or "-"),
         ("created", volume.created.isoformat() if volume.created else "-"),
         ("snapshots", ", ".join(child.name for child in snapshots) or "-"),
     ]
