@@ -10,10 +10,10 @@ from lvmvol.cli.render import volume_details, volume_table
 from lvmvol.config import FILESYSTEMS
 from lvmvol.cli.keys import key_options, new_key_options, read_key, read_rekey_keys
 from lvmvol.ops import encrypt as encrypt_ops
-from lvmvol.ops import mounting, persistence, rekey as rekey_ops, removal, snapshots, volumes
+from lvmvol.ops import mounting, persistence, rekey as rekey_ops, removal, resize as resize_ops, snapshots, volumes
 from lvmvol.ops.inventory import read_inventory
-from lvmvol.ops import resize as resize_ops
 from lvmvol.units import parse_size, parse_size_change
+
 
 def persist_option(help_text: str):
     return click.option("--persist", is_flag=True, help=help_text)
