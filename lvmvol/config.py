@@ -50,6 +50,11 @@ class Config:
     mount_options: str = "nodev,nosuid"
     # Directory for key files that lvmvol generates itself.
     key_dir: str = "/etc/lvmvol/keys"
+    # File listing the backing files of loop-backed pools, one path a line,
+    # which `pool init --file` adds to and `activate` attaches at boot. The
+    # VG tag that names the file sits inside the file, so it cannot be read
+    # before the file is attached.
+    loop_file_list: str = "/etc/lvmvol/loop-files"
     # Seconds before an external command is killed.
     command_timeout: float = 120.0
     # Seconds before an in-place encryption is stopped. It stops cleanly and
@@ -90,7 +95,7 @@ def _check_value(key: str, value: object, default: object, path: Path) -> object
             split_options(value, f"{path}: mount_options")
         except InvalidInput as error:
             raise ConfigError(error.message, error.hint) from None
-    if key in ("mount_root", "key_dir") and not value.startswith("/"):
+    if key in ("mount_root", "key_dir", "loop_file_list") and not value.startswith("/"):
         raise ConfigError(f"{path}: {key} must be an absolute path, not {value!r}")
     return value
 

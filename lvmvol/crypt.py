@@ -124,6 +124,16 @@ def close_mapping(runner: Runner, mapping: str) -> None:
         delay *= 2
 
 
+def resize_mapping(runner: Runner, mapping: str, key: Key) -> None:
+    """Grow the open ``mapping`` to the size of the device under it.
+
+    The key is passed because cryptsetup 2.x asks for it when the LUKS2
+    volume key lives in the kernel keyring, which is its default.
+    """
+    argv = ["cryptsetup", "resize", "--batch-mode", *key.arguments(), mapping]
+    runner.run(argv, mutating=True, input=key.stdin())
+
+
 def erase(runner: Runner, device: str) -> None:
     """Erase every LUKS key slot on ``device``, so its data can never be decrypted again."""
     runner.run(["cryptsetup", "erase", "--batch-mode", device], mutating=True)

@@ -182,3 +182,19 @@ def attach_loop(runner: Runner, backing_file: str) -> str:
 
 def detach_loop(runner: Runner, device: str) -> None:
     runner.run(["losetup", "--detach", device], mutating=True)
+
+
+def refresh_loop_size(runner: Runner, device: str) -> None:
+    """Make the loop ``device`` take the current size of its backing file."""
+    runner.run(["losetup", "--set-capacity", device], mutating=True)
+
+
+def device_size(path: str) -> int:
+    """Return the size in bytes of the block device (or file) at ``path``."""
+    with open(path, "rb") as handle:
+        return handle.seek(0, os.SEEK_END)
+
+
+def settle_udev(runner: Runner, timeout: float) -> None:
+    """Wait until udev has processed the events queued so far, such as a new loop device's."""
+    runner.run(["udevadm", "settle", f"--timeout={int(timeout)}"], mutating=False)

@@ -106,6 +106,11 @@ class LockTimeout(LvmvolError):
     exit_code = 7
 
 
+# Exit code of 'lvmvol activate' when some pool or volume did not come back;
+# the rest came back and each failure was reported.
+PARTIAL_ACTIVATION_EXIT = 8
+
+
 def _last_meaningful_line(stderr: str) -> str:
     """Return the last stderr line that explains a failure.
 

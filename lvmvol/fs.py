@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from lvmvol.errors import CommandError, CommandTimeout, InvalidInput
 from lvmvol.runner import DetachedProcess, Runner
 from lvmvol.units import format_size
+
+MiB = 1024 * 1024
+
+# How far a grown filesystem may stay below its device's size. resize2fs
+# leaves out a last block group too small for its own bitmaps and inode
+# table (up to a few MiB with 4 KiB blocks); xfs_growfs leaves out a last
+# allocation group of fewer than 64 blocks.
+GROW_SLACK = {"ext4": 8 * MiB, "xfs": 1 * MiB}
 
 # xfsprogs 5.19 and later refuse to make a filesystem smaller than 300 MiB.
 XFS_MIN_SIZE = 300 * 1024 * 1024
@@ -100,3 +110,45 @@ def thaw(runner: Runner, mountpoint: str) -> None:
             error.argv, error.returncode, error.stderr, error.duration,
             hint=f"if writes to {mountpoint} hang, run 'fsfreeze --unfreeze {mountpoint}'",
         ) from None
+
+
+def grow_filesystem(runner: Runner, fstype: str, device: str, mountpoint: str) -> None:
+    """Grow the mounted filesystem on ``device`` to the device's size.
+
+    Both tools grow a mounted filesystem online; xfs_growfs works only on a
+    mounted one and takes the mountpoint.
+    """
+    if fstype == "ext4":
+        argv = ["resize2fs", device]
+    elif fstype == "xfs":
+        argv = ["xfs_growfs", mountpoint]
+    else:
+        raise InvalidInput(f"cannot grow filesystem {fstype!r}", "only ext4 and xfs can grow")
+    runner.run(argv, mutating=True)
+
+
+_EXT4_FIELD = re.compile(r"^(Block count|Block size):\s+(\d+)\s*$", re.MULTILINE)
+_XFS_DATA = re.compile(r"^data\s+=\s*bsize=(\d+)\s+blocks=(\d+)", re.MULTILINE)
+
+
+def parse_dumpe2fs_size(output: str) -> int:
+    """Return the filesystem size in bytes from ``dumpe2fs -h`` output (e2fsprogs 1.47)."""
+    fields = dict(_EXT4_FIELD.findall(output))
+    return int(fields["Block count"]) * int(fields["Block size"])
+
+
+def parse_xfs_info_size(output: str) -> int:
+    """Return the data section's size in bytes from ``xfs_info`` output (xfsprogs 6.1)."""
+    match = _XFS_DATA.search(output)
+    if match is None:
+        raise ValueError("no 'data = bsize=N blocks=N' line in xfs_info output")
+    return int(match.group(1)) * int(match.group(2))
+
+
+def filesystem_size(runner: Runner, fstype: str, device: str, mountpoint: str) -> int:
+    """Return the size in bytes that the filesystem on ``device``, mounted at ``mountpoint``, spans."""
+    if fstype == "ext4":
+        result = runner.run(["dumpe2fs", "-h", device], mutating=False)
+        return parse_dumpe2fs_size(result.stdout)
+    result = runner.run(["xfs_info", mountpoint], mutating=False)
+    return parse_xfs_info_size(result.stdout)

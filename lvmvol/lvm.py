@@ -346,6 +346,16 @@ def extend_lv(runner: Runner, vg: str, name: str, size: int) -> None:
     runner.run(["lvextend", "--size", f"{size}b", f"{vg}/{name}"], mutating=True)
 
 
+def extend_pool_metadata(runner: Runner, vg: str, pool: str, size: int) -> None:
+    """Grow the metadata LV of thin pool ``vg/pool`` to ``size`` bytes (lvm2 grows its spare too)."""
+    runner.run(["lvextend", "--poolmetadatasize", f"{size}b", f"{vg}/{pool}"], mutating=True)
+
+
+def pvresize(runner: Runner, device: str) -> None:
+    """Grow the PV on ``device`` to the device's current size."""
+    runner.run(["pvresize", device], mutating=True)
+
+
 def change_tags(runner: Runner, vg: str, name: str, add: list[str], remove: list[str]) -> None:
     argv = ["lvchange", *_tag_options("--addtag", add), *_tag_options("--deltag", remove)]
     runner.run([*argv, f"{vg}/{name}"], mutating=True)

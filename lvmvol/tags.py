@@ -49,6 +49,9 @@ RESTORE_COPY = "restorecopy"
 # Settings that describe what the LV's blocks contain, so a restore takes
 # them from the snapshot along with its content.
 CONTENT_SETTINGS = (FILESYSTEM, CRYPT, KEY, KEY_GENERATED, DISCARDS, ENCRYPTING, ENCRYPT_HEAD)
+# lvmvol.mountpoint=PATH: ``lvmvol activate`` mounts the volume at PATH at
+# boot; set by ``volume mount --persist``. Snapshots do not inherit it.
+MOUNTPOINT = "mountpoint"
 # VG tag: the backing file of a loop device that is a PV of this VG.
 LOOP_FILE = "loopfile"
 
@@ -89,6 +92,10 @@ def setting_key(tag: str) -> str | None:
     if tag.startswith(PREFIX) and "=" in tag:
         return tag[len(PREFIX):].partition("=")[0]
     return None
+def setting_values(tags: list[str], key: str) -> list[str]:
+    """Return every value stored under ``key``, for a setting that a VG or LV can carry more than once."""
+    prefix = f"{PREFIX}{key}="
+    return [decode_value(tag[len(prefix):]) for tag in tags if tag.startswith(prefix)]
 
 
 def parse_settings(tags: list[str]) -> dict[str, str]:

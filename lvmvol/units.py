@@ -77,6 +77,14 @@ def parse_size(text: str, option: str = "--size") -> int:
     return size
 
 
+def parse_size_change(text: str, option: str = "--size") -> tuple[int, bool]:
+    """Parse ``SIZE`` or ``+SIZE``; return (bytes, True when the size is added to the current one)."""
+    stripped = text.strip()
+    if stripped.startswith("+"):
+        return parse_size(stripped[1:], option), True
+    return parse_size(stripped, option), False
+
+
 def parse_percent(text: str, option: str = "--size") -> float | None:
     """Return the percentage in ``N%``, or None when ``text`` is not a percentage."""
     match = _PERCENT_PATTERN.match(text)

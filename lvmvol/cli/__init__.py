@@ -92,12 +92,14 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
 
 
 def _register_commands() -> None:
-    from lvmvol.cli import pool, tree, volume
+    from lvmvol.cli import boot, pool, tree, volume
 
     cli.add_command(pool.pool)
     cli.add_command(volume.volume)
     cli.add_command(volume.snapshot_command, name="snapshot")
     cli.add_command(tree.tree)
+    cli.add_command(boot.activate)
+    cli.add_command(boot.install_units)
 
 
 _register_commands()

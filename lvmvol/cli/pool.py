@@ -7,9 +7,9 @@ import click
 from lvmvol.cli.common import confirmer, json_option, operation_context, print_json, report
 from lvmvol.cli.render import pool_table
 from lvmvol.errors import InvalidInput
-from lvmvol.ops import pools
+from lvmvol.ops import pool_extend, pools
 from lvmvol.ops.inventory import read_inventory
-from lvmvol.units import parse_size
+from lvmvol.units import parse_size, parse_size_change
 
 
 @click.group()
@@ -69,6 +69,36 @@ def init(
     else:
         outcome = pools.init_pool(ctx, list(devices), vg, pool_name, request, force, confirm)
     report(outcome, as_json, "pool", line=f"{vg}/{outcome.name}")
+
+
+@pool.command("extend")
+@click.argument("pool_spec", metavar="POOL")
+@click.argument("devices", nargs=-1, metavar="[DEVICE...]")
+@click.option("--size", help="New data size of the pool, such as 50G, or +SIZE to add. Default: all free space of the volume group.")
+@click.option("--force", is_flag=True, help="Wipe existing signatures (filesystem, partition table) on the devices.")
+@click.option("-y", "--yes", "assume_yes", is_flag=True, help="Do not ask for confirmation (with --force).")
+@json_option
+@click.pass_context
+def extend(
+    click_ctx: click.Context,
+    pool_spec: str,
+    devices: tuple[str, ...],
+    size: str | None,
+    force: bool,
+    assume_yes: bool,
+    as_json: bool,
+) -> None:
+    """Grow thin pool POOL, adding DEVICE... to its volume group first.
+
+    A loop-backed pool grows its backing file instead, by what --size needs.
+    The pool's metadata grows with its data. Devices get the same checks as
+    in 'pool init'.
+    """
+    amount, relative = parse_size_change(size) if size else (None, False)
+    outcome = pool_extend.extend_pool(
+        operation_context(click_ctx), pool_spec, list(devices), amount, relative, force, confirmer(assume_yes)
+    )
+    report(outcome, as_json, "pool", line=f"{outcome.details['vg']}/{outcome.name}")
 
 
 @pool.command("ls")

@@ -116,6 +116,7 @@ def volume_details(volume: Volume, snapshots: list[Volume]) -> None:
         ("state", _state(volume)),
         ("device", volume.device if volume.lv.active else "-"),
         ("mountpoint", ", ".join(entry.mountpoint for entry in volume.mounts) or "-"),
+        ("boot mountpoint", volume.persistent_mountpoint or "-"),
         ("created", _created(volume)),
         ("snapshots", ", ".join(child.name for child in snapshots) or "-"),
     ]

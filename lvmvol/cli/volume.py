@@ -11,10 +11,15 @@ from lvmvol.config import FILESYSTEMS
 from lvmvol.errors import InvalidInput
 from lvmvol.cli.keys import key_options, new_key_options, read_key, read_rekey_keys
 from lvmvol.ops import encrypt as encrypt_ops
-from lvmvol.ops import mounting, rekey as rekey_ops, removal, snapshots, volumes
+from lvmvol.ops import mounting, persistence, rekey as rekey_ops, removal, resize as resize_ops, snapshots, volumes
 from lvmvol.ops import restore as restore_ops
 from lvmvol.ops.inventory import read_inventory
-from lvmvol.units import parse_size
+from lvmvol.units import parse_size, parse_size_change
+
+
+def persist_option(help_text: str):
+    return click.option("--persist", is_flag=True, help=help_text)
+
 
 pool_option = click.option(
     "--pool", "pool_spec", metavar="POOL", help="Thin pool as VG/NAME or NAME (default: the configured or only pool)."
@@ -115,6 +120,7 @@ def show(click_ctx: click.Context, name: str, as_json: bool) -> None:
     "dev overrides nodev, suid nosuid, and so on.",
 )
 @key_options(create=False)
+@persist_option("Also mount it at MOUNTPOINT at boot ('lvmvol activate'), recorded in the volume's LV tags.")
 @json_option
 @click.pass_context
 def mount(
@@ -128,6 +134,7 @@ def mount(
     passphrase: bool,
     passphrase_stdin: bool,
     allow_discards: bool,
+    persist: bool,
     as_json: bool,
 ) -> None:
     """Mount volume NAME at MOUNTPOINT (default: mount_root/NAME) and print the mountpoint.
@@ -143,9 +150,12 @@ def mount(
     if read_only or read_write:
         access = read_only
     key = read_key(key_file, passphrase, passphrase_stdin, confirm=False)
-    outcome = mounting.mount_volume(
-        operation_context(click_ctx), name, mountpoint, key, allow_discards or None, access, options
-    )
+    ctx = operation_context(click_ctx)
+    outcome = mounting.mount_volume(ctx, name, mountpoint, key, allow_discards or None, access, options)
+    if persist:
+        recorded = persistence.record_boot_mount(ctx, name, outcome.details["mountpoint"])
+        outcome.changed = outcome.changed or recorded
+        outcome.details["persistent"] = True
     report(outcome, as_json, "volume", line=outcome.details["mountpoint"])
 
 
@@ -156,14 +166,26 @@ def mount(
     is_flag=True,
     help="Detach a busy filesystem now; the kernel frees it when the processes using it finish.",
 )
+@persist_option("Also stop mounting it at boot.")
 @json_option
 @click.pass_context
-def umount(click_ctx: click.Context, name: str, lazy: bool, as_json: bool) -> None:
+def umount(click_ctx: click.Context, name: str, lazy: bool, persist: bool, as_json: bool) -> None:
     """Unmount volume NAME wherever it is mounted, and close its dm-crypt mapping.
 
     A busy filesystem is left mounted, and the error names the processes that use it.
     """
-    outcome = mounting.umount_volume(operation_context(click_ctx), name, lazy)
+    ctx = operation_context(click_ctx)
+    outcome = mounting.umount_volume(ctx, name, lazy)
+    if persist:
+        cleared = persistence.clear_boot_mount(ctx, name)
+        outcome.changed = outcome.changed or cleared
+    boot_mountpoint = read_inventory(ctx).volume(name).persistent_mountpoint
+    outcome.details["persistent_mountpoint"] = boot_mountpoint
+    if boot_mountpoint and not persist:
+        outcome.notes.append(
+            f"{name} is still mounted at {boot_mountpoint} at boot; "
+            f"'lvmvol volume umount {name} --persist' stops that"
+        )
     report(outcome, as_json, "volume")
 
 
@@ -184,6 +206,34 @@ def restore(click_ctx: click.Context, snapshot: str, keep_snapshot: bool, as_jso
     same command runs again.
     """
     outcome = restore_ops.restore_volume(operation_context(click_ctx), snapshot, keep_snapshot)
+    report(outcome, as_json, "volume")
+
+
+@volume.command("resize")
+@click.argument("name")
+@click.option("--size", required=True, help="New virtual size, such as 20G, or +SIZE to add to the current size.")
+@key_options(create=False, discards=False)
+@json_option
+@click.pass_context
+def resize(
+    click_ctx: click.Context,
+    name: str,
+    size: str,
+    key_file: str | None,
+    passphrase: bool,
+    passphrase_stdin: bool,
+    as_json: bool,
+) -> None:
+    """Grow volume NAME: the thin volume, its LUKS mapping, then its filesystem.
+
+    Works while the volume is mounted; an unmounted one is mounted at a
+    private directory while its filesystem grows. Each layer's size is
+    checked afterwards. Shrinking is refused. An encrypted volume needs its
+    key: the recorded key file, unless a key option gives it.
+    """
+    amount, relative = parse_size_change(size)
+    key = read_key(key_file, passphrase, passphrase_stdin, confirm=False)
+    outcome = resize_ops.resize_volume(operation_context(click_ctx), name, amount, relative, key)
     report(outcome, as_json, "volume")
 
 

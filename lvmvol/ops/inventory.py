@@ -165,6 +165,11 @@ class Volume(_NamedByLV):
         return self.restoring_from is not None or self.restore_copy_of is not None
 
     @property
+    def persistent_mountpoint(self) -> str | None:
+        """Where ``lvmvol activate`` mounts the volume at boot, set by ``volume mount --persist``."""
+        return self.settings.get(tags.MOUNTPOINT)
+
+    @property
     def incomplete(self) -> bool:
         return tags.INCOMPLETE in self.lv.tags
 
@@ -202,6 +207,7 @@ class Volume(_NamedByLV):
             "read_only": self.lv.read_only,
             "mountpoint": self.mountpoint,
             "mountpoints": [entry.mountpoint for entry in self.mounts],
+            "persistent_mountpoint": self.persistent_mountpoint,
             "device": self.device if self.lv.active else None,
             "created": self.created.isoformat() if self.created else None,
             "incomplete": self.incomplete,

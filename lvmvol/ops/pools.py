@@ -81,7 +81,7 @@ def _describe_signatures(found: dict[str, str]) -> str:
     return " and ".join(parts) or "a signature"
 
 
-def _check_devices(
+def check_devices(
     ctx: Context,
     vg: str,
     paths: list[str],
@@ -89,7 +89,7 @@ def _check_devices(
     confirm: Confirm,
     known_empty: dict[str, int],
 ) -> tuple[list[str], list[str], list[str]]:
-    """Classify devices for ``pool init``.
+    """Classify devices for ``pool init`` and ``pool extend``.
 
     Returns (devices already in ``vg``, devices to add to it, devices to wipe
     first). Raises ``Conflict`` for a device in another VG, in use, or
@@ -199,7 +199,7 @@ def init_pool(
     existing_lvs = lvm.list_lvs(ctx.runner, vg_name, hidden=True) if vg else []
     pool_lv = next((lv for lv in existing_lvs if lv.name == pool_name), None)
 
-    members, additions, to_wipe = _check_devices(
+    members, additions, to_wipe = check_devices(
         ctx, vg_name, device_paths, force, confirm, known_empty
     )
     if pool_lv is not None:
@@ -209,7 +209,7 @@ def init_pool(
     data_size = metadata_size = 0
     if pool_lv is None:
         added_bytes = sum(
-            usable_pv_bytes(known_empty.get(path) or _device_size(path), extent_size)
+            usable_pv_bytes(known_empty.get(path) or devices.device_size(path), extent_size)
             for path in additions
         )
         data_size, metadata_size = _plan_pool_size(vg, request, added_bytes, extent_size)
@@ -259,11 +259,6 @@ def usable_pv_bytes(device_size: int, extent_size: int) -> int:
     which reads the VG's real size, computes the same pool size.
     """
     return max(device_size - PV_DATA_OFFSET, 0) // extent_size * extent_size
-
-
-def _device_size(path: str) -> int:
-    with open(path, "rb") as handle:
-        return handle.seek(0, os.SEEK_END)
 
 
 def _check_existing_pool(pool_lv: lvm.LogicalVolume, request: PoolSize, vg) -> None:
@@ -367,7 +362,28 @@ def init_file_pool(
                 devices.detach_loop(ctx.runner, device)
             os.unlink(path)
         raise
-    outcome.changed = outcome.changed or created or attached
+    listed = record_loop_file(ctx, path)
+    outcome.changed = outcome.changed or created or attached or listed
     outcome.details["file"] = path
     outcome.details["loop_device"] = device
     return outcome
+
+
+def recorded_loop_files(ctx: Context) -> list[str]:
+    """Return the backing files listed in ``loop_file_list``; none when the list does not exist."""
+    try:
+        with open(ctx.config.loop_file_list, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return []
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def record_loop_file(ctx: Context, path: str) -> bool:
+    """Add ``path`` to ``loop_file_list`` so that ``activate`` attaches it at boot; return whether it was added."""
+    if path in recorded_loop_files(ctx) or ctx.dry_run:
+        return False
+    os.makedirs(os.path.dirname(ctx.config.loop_file_list), mode=0o755, exist_ok=True)
+    with open(ctx.config.loop_file_list, "a", encoding="utf-8") as handle:
+        handle.write(path + "\n")
+    return True

@@ -84,9 +84,13 @@ def create_snapshot(
 
     if existing is None:
         # The snapshot inherits the origin's settings (filesystem, encryption),
-        # which lvm2 does not copy from the origin's tags by itself.
+        # which lvm2 does not copy from the origin's tags by itself. The boot
+        # mountpoint stays with the origin: two volumes cannot mount there.
+        boot_mount = tags.PREFIX + tags.MOUNTPOINT + "="
         inherited = [
-            tag for tag in source.lv.tags if tag.startswith(tags.PREFIX) and tag != tags.INCOMPLETE
+            tag
+            for tag in source.lv.tags
+            if tag.startswith(tags.PREFIX) and tag != tags.INCOMPLETE and not tag.startswith(boot_mount)
         ]
         with frozen_filesystem(ctx, source):
             lvm.create_thin_snapshot(ctx.runner, source.vg, source.name, name, inherited, read_only)

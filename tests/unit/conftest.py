@@ -116,9 +116,13 @@ def unit_config(**settings) -> Config:
 
 
 @pytest.fixture
-def ctx(fake_runner: FakeRunner) -> Context:
-    """An operation context with default settings (see ``unit_config``) and the fake runner."""
-    return Context(config=unit_config(), runner=fake_runner)
+def ctx(fake_runner: FakeRunner, tmp_path: Path) -> Context:
+    """An operation context with default settings (see ``unit_config``) and the fake runner.
+
+    The loop file list lives in the test's temporary directory, so no test
+    writes the host's /etc.
+    """
+    return Context(config=unit_config(loop_file_list=str(tmp_path / "etc" / "loop-files")), runner=fake_runner)
 
 
 @pytest.fixture

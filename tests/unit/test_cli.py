@@ -23,7 +23,7 @@ POOL_KEYS = {"name", "vg", "size_bytes", "data_percent", "metadata_percent"}
 
 
 @pytest.fixture
-def invoke(fake_runner: FakeRunner, mount_table, device_waits):
+def invoke(fake_runner: FakeRunner, mount_table, device_waits, tmp_path):
     """Return ``invoke(*args)``, which runs ``lvmvol ARGS`` against the recorded smokevg report.
 
     The operation context with the fake runner is placed in the root
@@ -32,7 +32,8 @@ def invoke(fake_runner: FakeRunner, mount_table, device_waits):
     fake_runner.reply_report("lvs", "lvs_smokevg.json")
 
     def run(*args: str) -> Result:
-        context = Context(config=unit_config(), runner=fake_runner)
+        config = unit_config(loop_file_list=str(tmp_path / "etc" / "loop-files"))
+        context = Context(config=config, runner=fake_runner)
         return CliRunner().invoke(cli, list(args), obj={"context": context})
 
     return run

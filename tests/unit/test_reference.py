@@ -36,4 +36,4 @@ def test_man_page_lists_every_command() -> None:
     man_page = generator.generate()[generator.MAN_PAGE]
 
     for doc in generator.walk(cli, "lvmvol")[1:]:
-        assert ".SS " + doc.path in man_page
+        assert ".SS " + generator._roff(doc.path) in man_page
