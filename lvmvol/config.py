@@ -51,6 +51,10 @@ class Config:
     encrypt_timeout: float = 86400.0
     # Seconds to wait for a device node to appear through udev.
     device_timeout: float = 30.0
+    # Directory of the lock file that commands changing the system hold.
+    lock_dir: str = "/run/lock"
+    # Seconds such a command waits for another one to release the lock.
+    lock_timeout: float = 60.0
     # Path the configuration was read from, or None when defaults are used.
     source: str | None = None
 
@@ -68,7 +72,7 @@ def _check_value(key: str, value: object, default: object, path: Path) -> object
         raise ConfigError(
             f"{path}: invalid filesystem {value!r}", f"use one of {', '.join(FILESYSTEMS)}"
         )
-    if key in ("mount_root", "key_dir") and not value.startswith("/"):
+    if key in ("mount_root", "key_dir", "lock_dir") and not value.startswith("/"):
         raise ConfigError(f"{path}: {key} must be an absolute path, not {value!r}")
     return value
 

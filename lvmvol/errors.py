@@ -106,6 +106,15 @@ class LockTimeout(LvmvolError):
     exit_code = 7
 
 
+class NotPermitted(LvmvolError):
+    """A command that changes the system runs without root privileges. Nothing was changed.
+
+    The code is ``EX_NOPERM`` from sysexits.h.
+    """
+
+    exit_code = 77
+
+
 def _last_meaningful_line(stderr: str) -> str:
     """Return the last stderr line that explains a failure.
 

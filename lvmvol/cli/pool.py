@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lvmvol.cli.common import confirmer, json_option, operation_context, print_json, report
+from lvmvol.cli.common import ReadOnlyCommand, confirmer, json_option, operation_context, print_json, report
 from lvmvol.cli.render import pool_table
 from lvmvol.errors import InvalidInput
 from lvmvol.ops import pools
@@ -71,7 +71,7 @@ def init(
     report(outcome, as_json, "pool", line=f"{vg}/{outcome.name}")
 
 
-@pool.command("ls")
+@pool.command("ls", cls=ReadOnlyCommand)
 @json_option
 @click.pass_context
 def list_pools(click_ctx: click.Context, as_json: bool) -> None:
