@@ -36,6 +36,8 @@ ENCRYPTING = "encrypting"
 # lvmvol.encrypthead=SHA256: the SHA-256 (hexadecimal) of the volume's first
 # 16 MiB before the encryption started, the part the LUKS2 header replaces.
 ENCRYPT_HEAD = "encrypthead"
+# VG tag: lvmvol created this VG, so `pool rm` removes it with its last LV.
+VG_CREATED = PREFIX + "vg"
 # VG tag: the backing file of a loop device that is a PV of this VG.
 LOOP_FILE = "loopfile"
 

@@ -7,7 +7,7 @@ import click
 from lvmvol.cli.common import ReadOnlyCommand, confirmer, json_option, operation_context, print_json, report
 from lvmvol.cli.render import pool_table
 from lvmvol.errors import InvalidInput
-from lvmvol.ops import pools
+from lvmvol.ops import pool_health, pools
 from lvmvol.ops.inventory import read_inventory
 from lvmvol.units import parse_size
 
@@ -76,8 +76,13 @@ def init(
 @click.pass_context
 def list_pools(click_ctx: click.Context, as_json: bool) -> None:
     """List the thin pools lvmvol manages, with how full they are."""
-    inventory = read_inventory(operation_context(click_ctx))
+    ctx = operation_context(click_ctx)
+    inventory = read_inventory(ctx)
+    health = pool_health.pool_health(ctx, inventory.pools)
     if as_json:
-        print_json([pool.to_dict() for pool in inventory.pools])
+        print_json([{**pool.to_dict(), **state.to_dict()} for pool, state in zip(inventory.pools, health)])
         return
-    pool_table(inventory.pools)
+    pool_table(inventory.pools, health)
+    for state in health:
+        if state.warning:
+            click.echo(f"lvmvol: warning: {state.warning}", err=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lvmvol.cli.common import is_terminal
 from lvmvol.ops.inventory import Inventory, Pool, Volume
+from lvmvol.ops.pool_health import PoolHealth
 from lvmvol.units import format_size
 
 
@@ -27,7 +28,7 @@ def _table(*columns: str):
 
     table = Table(box=box.SIMPLE_HEAD if is_terminal() else None, pad_edge=False, show_edge=False)
     for column in columns:
-        justify = "right" if column in ("SIZE", "DATA%", "META%", "VOLUMES") else "left"
+        justify = "right" if column in ("SIZE", "DATA%", "META%", "VOLUMES", "VG FREE") else "left"
         table.add_column(column, justify=justify, no_wrap=True)
     return table
 
@@ -36,9 +37,9 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def pool_table(pools: list[Pool]) -> None:
-    table = _table("POOL", "VG", "SIZE", "DATA%", "META%", "VOLUMES")
-    for pool in pools:
+def pool_table(pools: list[Pool], health: list[PoolHealth]) -> None:
+    table = _table("POOL", "VG", "SIZE", "DATA%", "META%", "VOLUMES", "VG FREE", "MONITOR", "AUTOEXTEND")
+    for pool, state in zip(pools, health):
         table.add_row(
             pool.name,
             pool.vg,
@@ -46,6 +47,9 @@ def pool_table(pools: list[Pool]) -> None:
             _percent(pool.lv.data_percent),
             _percent(pool.lv.metadata_percent),
             str(pool.volume_count),
+            format_size(pool.lv.vg_free),
+            state.monitoring or "-",
+            state.autoextend.describe(),
         )
     _console().print(table)
 
