@@ -269,3 +269,44 @@ def device_aliases(device: BlockDevice, dev_root: str = "/dev") -> list[str]:
             if candidate not in aliases and os.path.realpath(candidate) == real:
                 aliases.append(candidate)
     return aliases
+
+
+@dataclass(frozen=True)
+class DmDevice:
+    """One device-mapper device as ``dmsetup info`` reports it."""
+
+    name: str
+    suspended: bool
+    open_count: int
+    target_types: tuple[str, ...] = ()
+
+
+def list_dm_devices(runner: Runner) -> list[DmDevice]:
+    """Return every device-mapper device with its suspended state, open count and target types."""
+    result = runner.run(
+        ["dmsetup", "info", "-c", "--noheadings", "--separator", ";", "-o", "name,suspended,open"],
+        mutating=False,
+    )
+    found = []
+    for line in result.stdout.splitlines():
+        parts = line.strip().split(";")
+        if len(parts) < 3 or parts[0] == "No devices found":
+            continue
+        found.append(DmDevice(parts[0], parts[1].strip().lower() == "suspended", int(parts[2]) if parts[2].strip().isdigit() else 0))
+    return found
+
+
+def crypt_mapping_names(runner: Runner) -> list[str]:
+    """Return the names of the dm-crypt mappings (``dmsetup ls --target crypt``)."""
+    result = runner.run(["dmsetup", "ls", "--target", "crypt"], mutating=False)
+    names = []
+    for line in result.stdout.splitlines():
+        fields = line.split()
+        if fields and fields[0] != "No":
+            names.append(fields[0])
+    return names
+
+
+def resume_dm_device(runner: Runner, name: str) -> None:
+    """Resume a suspended device-mapper device, which also thaws a filesystem frozen by the suspend."""
+    runner.run(["dmsetup", "resume", name], mutating=True)

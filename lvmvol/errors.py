@@ -106,6 +106,12 @@ class LockTimeout(LvmvolError):
     exit_code = 7
 
 
+class ProblemsRemain(LvmvolError):
+    """``lvmvol check`` found problems, and ``--repair`` was not given or could not fix them all."""
+
+    exit_code = 8
+
+
 class NotPermitted(LvmvolError):
     """A command that changes the system runs without root privileges. Nothing was changed.
 

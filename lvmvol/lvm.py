@@ -323,9 +323,13 @@ def remove_lv(runner: Runner, vg: str, name: str) -> None:
     runner.run(["lvremove", "--yes", f"{vg}/{name}"], mutating=True)
 
 
-def vgremove(runner: Runner, vg: str) -> None:
-    """Remove the empty volume group ``vg``; without --force, lvm2 refuses one that still has LVs."""
-    runner.run(["vgremove", vg], mutating=True)
+def vgremove(runner: Runner, vg: str, with_spare: bool = False) -> None:
+    """Remove the volume group ``vg``, which must hold no LV but a spare pool metadata LV.
+
+    lvm2 asks before it removes a VG that holds LVs; ``with_spare`` answers
+    yes because the caller checked that the spare is the only one.
+    """
+    runner.run(["vgremove", *(["--yes"] if with_spare else []), vg], mutating=True)
 
 
 def pvremove(runner: Runner, device: str) -> None:

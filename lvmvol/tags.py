@@ -81,3 +81,9 @@ def parse_settings(tags: list[str]) -> dict[str, str]:
             key, _, value = tag[len(PREFIX):].partition("=")
             settings[key] = decode_value(value)
     return settings
+
+
+def setting_values(tags: list[str], key: str) -> list[str]:
+    """Return every value of setting ``key`` in ``tags``; a VG may carry several ``loopfile`` tags."""
+    prefix = f"{PREFIX}{key}="
+    return [decode_value(tag[len(prefix):]) for tag in tags if tag.startswith(prefix)]

@@ -92,12 +92,13 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
 
 
 def _register_commands() -> None:
-    from lvmvol.cli import pool, tree, volume
+    from lvmvol.cli import check, pool, tree, volume
 
     cli.add_command(pool.pool)
     cli.add_command(volume.volume)
     cli.add_command(volume.snapshot_command, name="snapshot")
     cli.add_command(tree.tree)
+    cli.add_command(check.check)
 
 
 _register_commands()
