@@ -37,23 +37,31 @@ def operation_context(click_ctx: click.Context, mutating: bool | None = None) ->
     """
     root = click_ctx.find_root()
     state = root.obj
+    if mutating is None:
+        mutating = not getattr(click_ctx.command, "read_only", False)
+    guarded = mutating and not state.get("dry_run", False)
+    if guarded:
+        # Before the configuration is read: without root, nothing else matters.
+        require_root(click_ctx.command_path)
+
     if "context" not in state:
         config = load_config(state.get("config_path"))
         runner = Runner(timeout=config.command_timeout, dry_run=state.get("dry_run", False))
         state["context"] = Context(config=config, runner=runner)
     context = state["context"]
 
-    if mutating is None:
-        mutating = not getattr(click_ctx.command, "read_only", False)
-    if mutating and not context.dry_run and "lock" not in state:
-        require_root(click_ctx.command_path)
+    if guarded and not context.dry_run and "lock" not in state:
         state["lock"] = root.with_resource(command_lock(context.config))
     return context
 
 
-def require_root(command: str, euid: int | None = None) -> None:
+def effective_uid() -> int:
+    return os.geteuid()
+
+
+def require_root(command: str) -> None:
     """Raise ``NotPermitted`` unless the process runs as root (effective uid 0)."""
-    euid = os.geteuid() if euid is None else euid
+    euid = effective_uid()
     if euid != 0:
         raise NotPermitted(
             f"'{command}' changes LVM volumes, mappings or mounts and must run as root, not as uid {euid}",

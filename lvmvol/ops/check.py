@@ -55,12 +55,14 @@ def find_problems(ctx: Context) -> list[Problem]:
     vg_names = {vg.name for vg in vg_list}
     mount_table = read_mount_table()
 
-    problems = _volume_problems(ctx, inventory)
+    # Suspended devices come first: their repair (resume) unblocks the
+    # lvm2 and cryptsetup commands that the other repairs run.
+    problems = _suspended_problems(ctx, inventory)
+    problems += _volume_problems(ctx, inventory)
     problems += _mapping_problems(ctx, inventory, vg_names, mount_table)
     problems += _mountpoint_problems(ctx, mount_table)
     problems += _key_file_problems(ctx, inventory, vg_names)
     problems += _loop_file_problems(ctx, vg_list)
-    problems += _suspended_problems(ctx, inventory)
     return problems
 
 
@@ -105,10 +107,13 @@ def _volume_problems(ctx: Context, inventory: Inventory) -> list[Problem]:
 def _missing_filesystem(ctx: Context, volume: Volume) -> str | None:
     """Return what blkid finds instead of the filesystem the volume's tags name, or None when it matches.
 
-    Inactive volumes are not probed, because probing would mean activating them.
+    Inactive volumes are not probed, because probing would mean activating
+    them, and suspended ones neither, because the read would block.
     """
     if volume.filesystem == "none" or not volume.lv.active or not volume.device:
         return None
+    if volume.lv.attr[4:5] == "s":
+        return None  # reading a suspended device blocks; it is reported as suspended
     expected = "crypto_LUKS" if volume.encrypted else volume.filesystem
     found = devices.signatures(ctx.runner, volume.device).get("TYPE", "")
     if found == expected and volume.encrypted and volume.mapping_open:

@@ -85,6 +85,16 @@ def command_lock_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path
 
 
 @pytest.fixture(autouse=True)
+def effective_uid(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Let CLI tests run mutating commands as any user: lvmvol sees the uid in the returned list."""
+    from lvmvol.cli import common
+
+    uid = [0]
+    monkeypatch.setattr(common, "effective_uid", lambda: uid[0])
+    return uid
+
+
+@pytest.fixture(autouse=True)
 def restore_lvmvol_logger():
     """Undo what the CLI's logging setup does to the ``lvmvol`` logger.
 
