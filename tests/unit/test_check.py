@@ -143,3 +143,22 @@ def test_dry_run_repair_changes_nothing(check_ctx: Context, fake_runner: FakeRun
     check.repair_problem(check_ctx, check.Problem("orphan-key-file", str(key), "", "delete", target=str(key)))
 
     assert os.path.exists(key)
+
+
+def test_idle_mapping_and_unfinished_encryption(check_ctx: Context, fake_runner: FakeRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lvmvol.ops.inventory import Volume
+
+    secret = dict(lv_row("data"), lv_name="secret", lv_tags="lvmvol.volume,lvmvol.fs=ext4,lvmvol.crypt=luks2,lvmvol.key=/k")
+    half = dict(lv_row("data"), lv_name="half", lv_tags="lvmvol.volume,lvmvol.fs=ext4,lvmvol.encrypting=100")
+    fake_runner.reply("lvs", Reply(stdout=lvs_output(secret, half, lv_row("pool"))))
+    fake_runner.reply("dmsetup ls", Reply(stdout="luks-smokevg-secret\t(254:9)\n"))
+    fake_runner.reply("blkid", Reply(stdout="TYPE=crypto_LUKS\n"))
+    monkeypatch.setattr(Volume, "mapping_open", property(lambda volume: False))
+
+    problems = {problem.subject: problem for problem in check.find_problems(check_ctx)}
+
+    assert problems["luks-smokevg-secret"].kind == "idle-mapping"
+    assert problems["luks-smokevg-secret"].repair == "close mapping luks-smokevg-secret"
+    assert problems["smokevg/half"].kind == "unfinished-encryption"
+    assert problems["smokevg/half"].repair is None
+    assert "lvmvol volume encrypt half" in problems["smokevg/half"].hint
