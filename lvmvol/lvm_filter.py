@@ -10,10 +10,11 @@ device is accepted when some name's first match is an ``a`` pattern,
 rejected when every matching name's first match is an ``r`` pattern, and
 accepted when no name matches at all.
 
-With ``devices/use_devicesfile = 1``, lvm2 uses only the devices listed in
-its devices file (``/etc/lvm/devices/system.devices``) and ignores
-``devices/filter``; pvcreate and vgcreate add a new PV to that file
-themselves, so a missing entry is reported as a note, not a refusal.
+With ``devices/use_devicesfile = 1`` and an existing devices file
+(``/etc/lvm/devices/system.devices``), lvm2 uses only the devices the file
+lists, and its regex filter skips both filter settings. pvcreate and
+vgcreate add a new PV to that file themselves (lvmdevices(8)), so a device
+the file does not list gets a note, not a refusal.
 """
 
 from __future__ import annotations
@@ -119,9 +120,7 @@ def check_device(runner: Runner, names: list[str]) -> DeviceAdmission:
             listed = bool(entries & known_as)
 
     rejection = None
-    for key in FILTER_KEYS:
-        if key == "devices/filter" and devices_file:
-            continue
+    for key in () if devices_file else FILTER_KEYS:
         verdict = evaluate(lvm.config_strings(values.get(key, "")), names, key)
         if not verdict.accepted:
             rejection = verdict

@@ -107,7 +107,7 @@ def growth_warning(autoextend: Autoextend, pool_name: str, vg: str, pool_size: i
 
 @dataclass(frozen=True)
 class PoolHealth:
-    """How a pool can grow: its dmeventd state, the autoextend settings and any warning."""
+    """Growth state of a pool: its dmeventd state, the autoextend settings and any warning."""
 
     monitoring: str
     autoextend: Autoextend

@@ -76,11 +76,11 @@ def test_devices_file_note(fake_runner: FakeRunner, tmp_path, monkeypatch: pytes
     monkeypatch.setenv("LVM_SYSTEM_DIR", str(tmp_path))
     (tmp_path / "devices").mkdir()
     (tmp_path / "devices" / "system.devices").write_text("VERSION=1.1.1\nIDTYPE=devname IDNAME=/dev/sdb DEVNAME=/dev/sdb PVID=x\n")
-    fake_runner.reply("lvmconfig", Reply(stdout='global_filter="a|.*|"\n'), Reply(stdout='filter="r|.*|"\n'), Reply(stdout="use_devicesfile=1\n"), Reply(stdout='devicesfile="system.devices"\n'))
+    fake_runner.reply("lvmconfig", Reply(stdout='global_filter="r|.*|"\n'), Reply(stdout='filter="r|.*|"\n'), Reply(stdout="use_devicesfile=1\n"), Reply(stdout='devicesfile="system.devices"\n'))
 
     admission = lvm_filter.check_device(fake_runner, ["/dev/loop3"])
 
-    # With a devices file, lvm2 ignores devices/filter.
+    # With a devices file, lvm2 skips both filter settings.
     assert admission.rejection is None
     assert admission.note("/dev/loop3") == (
         f"lvm2's devices file {tmp_path}/devices/system.devices does not list /dev/loop3; pvcreate adds it"
