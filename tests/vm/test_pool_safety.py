@@ -113,7 +113,7 @@ def test_init_monitors_pool_and_reports_autoextend(loop_device, unique_name, lvm
     table = lvmvol("pool", "ls")
 
     monitor = lvm_json("lvs", "-o", "seg_monitor", f"{vg}/pool")[0]["seg_monitor"]
-    assert pools[0]["monitoring"] == monitor
+    assert (pools[0]["monitoring"] or "") == monitor
     assert monitor == "monitored" or "dmeventd cannot monitor" in full.stderr
     threshold = run_command(["lvmconfig", "--type", "full", "--valuesonly", "activation/thin_pool_autoextend_threshold"]).stdout
     assert pools[0]["autoextend_threshold"] == int(threshold)
