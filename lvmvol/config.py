@@ -71,6 +71,10 @@ class Config:
     # create` and `snapshot` refuse to add to it and listings flag it.
     pool_data_threshold: float = 80.0
     pool_metadata_threshold: float = 80.0
+    # Directory of the lock file that commands changing the system hold.
+    lock_dir: str = "/run/lock"
+    # Seconds such a command waits for another one to release the lock.
+    lock_timeout: float = 60.0
     # Path the configuration was read from, or None when defaults are used.
     source: str | None = None
 
@@ -95,7 +99,7 @@ def _check_value(key: str, value: object, default: object, path: Path) -> object
             split_options(value, f"{path}: mount_options")
         except InvalidInput as error:
             raise ConfigError(error.message, error.hint) from None
-    if key in ("mount_root", "key_dir", "loop_file_list") and not value.startswith("/"):
+    if key in ("mount_root", "key_dir", "loop_file_list", "lock_dir") and not value.startswith("/"):
         raise ConfigError(f"{path}: {key} must be an absolute path, not {value!r}")
     return value
 

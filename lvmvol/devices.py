@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -198,3 +199,130 @@ def device_size(path: str) -> int:
 def settle_udev(runner: Runner, timeout: float) -> None:
     """Wait until udev has processed the events queued so far, such as a new loop device's."""
     runner.run(["udevadm", "settle", f"--timeout={int(timeout)}"], mutating=False)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One signature that ``wipefs`` lists: a filesystem, partition table, LUKS or RAID header."""
+
+    device: str
+    offset: str
+    type: str
+    uuid: str = ""
+    label: str = ""
+
+    def describe(self) -> str:
+        text = f"{self.type} at offset {self.offset} on {self.device}"
+        if self.label:
+            text += f" (label {self.label!r})"
+        return text
+
+
+def list_signatures(runner: Runner, path: str) -> list[Signature]:
+    """Return every signature on ``path`` as ``wipefs --no-act`` lists them, which erases nothing."""
+    result = runner.run(["wipefs", "--no-act", "--json", path], mutating=False)
+    if not result.stdout.strip():
+        return []
+    found = []
+    for row in json.loads(result.stdout).get("signatures", []):
+        name = row.get("device") or path
+        found.append(
+            Signature(
+                device=name if name.startswith("/") else f"/dev/{name}",
+                offset=str(row.get("offset", "")),
+                type=str(row.get("type", "")),
+                uuid=row.get("uuid") or "",
+                label=row.get("label") or "",
+            )
+        )
+    return found
+
+
+def exclusive_open_error(path: str) -> str | None:
+    """Return why ``path`` cannot be opened with O_EXCL, or None when it can.
+
+    The kernel refuses an exclusive open of a block device with EBUSY while
+    a filesystem is mounted on it, or device-mapper, MD RAID, swap or
+    another program holds it exclusively. Programs that opened it without
+    O_EXCL stay invisible to this probe.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno == errno.EBUSY:
+            return f"{path} is open exclusively by the kernel or another program"
+        return None
+    os.close(descriptor)
+    return None
+
+
+def dm_open_count(runner: Runner, device: BlockDevice) -> int:
+    """Return how many openers a device-mapper device has; 0 for any other device."""
+    if not (device.sysfs / "dm").exists():
+        return 0
+    result = runner.run(
+        ["dmsetup", "info", "-c", "--noheadings", "-o", "open", "-j", str(device.major), "-m", str(device.minor)],
+        mutating=False,
+    )
+    text = result.stdout.strip()
+    return int(text) if text.isdigit() else 0
+
+
+def device_aliases(device: BlockDevice, dev_root: str = "/dev") -> list[str]:
+    """Return the names of ``device`` under /dev: its node and the udev symlinks that point to it."""
+    aliases = [device.path]
+    real = os.path.realpath(device.path)
+    if real not in aliases:
+        aliases.append(real)
+    for directory in ("disk/by-id", "disk/by-path", "disk/by-uuid", "disk/by-label", "disk/by-partuuid", "mapper", "block"):
+        folder = os.path.join(dev_root, directory)
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            candidate = os.path.join(folder, name)
+            if candidate not in aliases and os.path.realpath(candidate) == real:
+                aliases.append(candidate)
+    return aliases
+
+
+@dataclass(frozen=True)
+class DmDevice:
+    """One device-mapper device as ``dmsetup info`` reports it."""
+
+    name: str
+    suspended: bool
+    open_count: int
+    target_types: tuple[str, ...] = ()
+
+
+def list_dm_devices(runner: Runner) -> list[DmDevice]:
+    """Return every device-mapper device with its suspended state, open count and target types."""
+    result = runner.run(
+        ["dmsetup", "info", "-c", "--noheadings", "--separator", ";", "-o", "name,suspended,open"],
+        mutating=False,
+    )
+    found = []
+    for line in result.stdout.splitlines():
+        parts = line.strip().split(";")
+        if len(parts) < 3 or parts[0] == "No devices found":
+            continue
+        found.append(DmDevice(parts[0], parts[1].strip().lower() == "suspended", int(parts[2]) if parts[2].strip().isdigit() else 0))
+    return found
+
+
+def crypt_mapping_names(runner: Runner) -> list[str]:
+    """Return the names of the dm-crypt mappings (``dmsetup ls --target crypt``)."""
+    result = runner.run(["dmsetup", "ls", "--target", "crypt"], mutating=False)
+    names = []
+    for line in result.stdout.splitlines():
+        fields = line.split()
+        if fields and fields[0] != "No":
+            names.append(fields[0])
+    return names
+
+
+def resume_dm_device(runner: Runner, name: str) -> None:
+    """Resume a suspended device-mapper device, which also thaws a filesystem frozen by the suspend."""
+    runner.run(["dmsetup", "resume", name], mutating=True)

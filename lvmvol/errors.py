@@ -106,9 +106,24 @@ class LockTimeout(LvmvolError):
     exit_code = 7
 
 
+class ProblemsRemain(LvmvolError):
+    """``lvmvol check`` found problems, and ``--repair`` was not given or could not fix them all."""
+
+    exit_code = 8
+
+
+class NotPermitted(LvmvolError):
+    """A command that changes the system runs without root privileges. Nothing was changed.
+
+    The code is ``EX_NOPERM`` from sysexits.h.
+    """
+
+    exit_code = 77
+
+
 # Exit code of 'lvmvol activate' when some pool or volume did not come back;
 # the rest came back and each failure was reported.
-PARTIAL_ACTIVATION_EXIT = 8
+PARTIAL_ACTIVATION_EXIT = ProblemsRemain.exit_code
 
 
 def _last_meaningful_line(stderr: str) -> str:

@@ -11,6 +11,7 @@ closed, so a prompt reads end-of-file and lvm2 answers "no".
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -365,3 +366,63 @@ def remove_lv(runner: Runner, vg: str, name: str) -> None:
     """Remove ``vg/name``. Callers check first that nothing holds it open."""
     runner.run(["lvremove", "--yes", f"{vg}/{name}"], mutating=True)
 
+
+def vgremove(runner: Runner, vg: str, with_spare: bool = False) -> None:
+    """Remove the volume group ``vg``, which must hold no LV but a spare pool metadata LV.
+
+    lvm2 asks before it removes a VG that holds LVs; ``with_spare`` answers
+    yes because the caller checked that the spare is the only one.
+    """
+    runner.run(["vgremove", *(["--yes"] if with_spare else []), vg], mutating=True)
+
+
+def pvremove(runner: Runner, device: str) -> None:
+    """Wipe the PV label of ``device``, which must belong to no VG."""
+    runner.run(["pvremove", device], mutating=True)
+
+
+def monitor(runner: Runner, vg: str, name: str) -> None:
+    """Register ``vg/name`` with dmeventd, which warns as a thin pool fills and autoextends it."""
+    runner.run(["lvchange", "--monitor", "y", f"{vg}/{name}"], mutating=True)
+
+
+def thin_pool_monitoring(runner: Runner) -> dict[tuple[str, str], str]:
+    """Return dmeventd's state of every thin pool: ``monitored``, ``not monitored`` or "".
+
+    ``seg_monitor`` is a segment field, so it is read in its own report
+    instead of the LV report, where it would add a row per segment.
+    """
+    argv = ["lvs", *REPORT_OPTIONS, "-o", "vg_name,lv_name,seg_monitor", "--select", "segtype=thin-pool"]
+    result = runner.run(argv, mutating=False)
+    return {
+        (row["vg_name"], row["lv_name"]): row.get("seg_monitor", "")
+        for row in parse_report(result.stdout, "seg") + parse_report(result.stdout, "lv")
+    }
+
+
+def config_values(runner: Runner, *keys: str) -> dict[str, str]:
+    """Return lvm2's effective settings (lvm.conf merged over defaults) as ``{"section/key": text}``.
+
+    A value stays as lvmconfig prints it: ``100``, ``"a|.*|"`` or
+    ``["r|/dev/sdb|","a|.*|"]``. A key this lvm2 version does not know is
+    left out.
+    """
+    values = {}
+    for key in keys:
+        # lvmconfig exits non-zero for a key this lvm2 version does not know.
+        result = runner.run(["lvmconfig", "--type", "full", key], mutating=False, ok_codes=tuple(range(6)))
+        if result.returncode != 0:
+            continue
+        for line in result.stdout.splitlines():
+            name, separator, value = line.strip().partition("=")
+            if separator and name == key.rpartition("/")[2]:
+                values[key] = value
+    return values
+
+
+def config_strings(value: str) -> list[str]:
+    """Return the strings in an lvmconfig value: one for ``"x"``, each element for ``["x","y"]``."""
+    return [match.group(1).replace('\\"', '"') for match in _QUOTED.finditer(value)]
+
+
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')

@@ -72,6 +72,25 @@ def dm_name(vg: str, lv: str) -> str:
     return f"{vg.replace('-', '--')}-{lv.replace('-', '--')}"
 
 
+def split_dm_name(name: str) -> tuple[str, str] | None:
+    """Return (VG, LV) for a device-mapper name that ``dm_name`` made, or None when it is not one.
+
+    The separator is the first hyphen that is not half of a doubled one.
+    """
+    position = 0
+    while position < len(name):
+        if name[position] == "-":
+            if name[position + 1:position + 2] == "-":
+                position += 2
+                continue
+            vg, lv = name[:position], name[position + 1:]
+            if not vg or not lv:
+                return None
+            return vg.replace("--", "-"), lv.replace("--", "-")
+        position += 1
+    return None
+
+
 def lv_device_path(vg: str, lv: str) -> str:
     """Return the /dev/mapper node of ``vg/lv``."""
     return f"/dev/mapper/{dm_name(vg, lv)}"

@@ -52,6 +52,8 @@ CONTENT_SETTINGS = (FILESYSTEM, CRYPT, KEY, KEY_GENERATED, DISCARDS, ENCRYPTING,
 # lvmvol.mountpoint=PATH: ``lvmvol activate`` mounts the volume at PATH at
 # boot; set by ``volume mount --persist``. Snapshots do not inherit it.
 MOUNTPOINT = "mountpoint"
+# VG tag: lvmvol created this VG, so `pool rm` removes it with its last LV.
+VG_CREATED = PREFIX + "vg"
 # VG tag: the backing file of a loop device that is a PV of this VG.
 LOOP_FILE = "loopfile"
 
@@ -106,3 +108,9 @@ def parse_settings(tags: list[str]) -> dict[str, str]:
             key, _, value = tag[len(PREFIX):].partition("=")
             settings[key] = decode_value(value)
     return settings
+
+
+def setting_values(tags: list[str], key: str) -> list[str]:
+    """Return every value of setting ``key`` in ``tags``; a VG may carry several ``loopfile`` tags."""
+    prefix = f"{PREFIX}{key}="
+    return [decode_value(tag[len(prefix):]) for tag in tags if tag.startswith(prefix)]

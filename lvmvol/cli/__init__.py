@@ -92,7 +92,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
 
 
 def _register_commands() -> None:
-    from lvmvol.cli import boot, pool, tree, volume
+    from lvmvol.cli import boot, check, pool, tree, volume
 
     cli.add_command(pool.pool)
     cli.add_command(volume.volume)
@@ -100,6 +100,7 @@ def _register_commands() -> None:
     cli.add_command(tree.tree)
     cli.add_command(boot.activate)
     cli.add_command(boot.install_units)
+    cli.add_command(check.check)
 
 
 _register_commands()

@@ -3,27 +3,75 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Callable
 
 import click
 
-from lvmvol.config import load_config
-from lvmvol.errors import InvalidInput
+from lvmvol.config import Config, load_config
+from lvmvol.errors import InvalidInput, NotPermitted
+from lvmvol.lock import CommandLock
 from lvmvol.ops.context import Context, Outcome
 from lvmvol.runner import Runner
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
-def operation_context(click_ctx: click.Context) -> Context:
-    """Load the configuration once per invocation and return the operations' context."""
-    state = click_ctx.find_root().obj
+class ReadOnlyCommand(click.Command):
+    """A command that only reads: it runs without root where lvm2 allows, and never waits for the lock.
+
+    Every other command counts as one that changes the system.
+    """
+
+    read_only = True
+
+
+def operation_context(click_ctx: click.Context, mutating: bool | None = None) -> Context:
+    """Load the configuration once per invocation and return the operations' context.
+
+    For a command that changes the system (every command not declared with
+    ``ReadOnlyCommand``, or ``mutating=True``), this is also where it is
+    refused without root, and where it takes the command lock, held until
+    the command exits. A dry run changes nothing, so it takes neither.
+    """
+    root = click_ctx.find_root()
+    state = root.obj
+    if mutating is None:
+        mutating = not getattr(click_ctx.command, "read_only", False)
+    guarded = mutating and not state.get("dry_run", False)
+    if guarded:
+        # Before the configuration is read: without root, nothing else matters.
+        require_root(click_ctx.command_path)
+
     if "context" not in state:
         config = load_config(state.get("config_path"))
         runner = Runner(timeout=config.command_timeout, dry_run=state.get("dry_run", False))
         state["context"] = Context(config=config, runner=runner)
-    return state["context"]
+    context = state["context"]
+
+    if guarded and not context.dry_run and "lock" not in state:
+        state["lock"] = root.with_resource(command_lock(context.config))
+    return context
+
+
+def effective_uid() -> int:
+    return os.geteuid()
+
+
+def require_root(command: str) -> None:
+    """Raise ``NotPermitted`` unless the process runs as root (effective uid 0)."""
+    euid = effective_uid()
+    if euid != 0:
+        raise NotPermitted(
+            f"'{command}' changes LVM volumes, mappings or mounts and must run as root, not as uid {euid}",
+            "run it with sudo; listing commands (ls, show, tree, check) work without root where lvm2 allows",
+        )
+
+
+def command_lock(config: Config) -> CommandLock:
+    """Return the lock that commands changing the system hold (replaced by the unit tests)."""
+    return CommandLock(config.lock_dir, config.lock_timeout)
 
 
 def print_json(document: object) -> None:

@@ -1,20 +1,20 @@
-"""``lvmvol pool``: initialise and list thin pools."""
+"""``lvmvol pool``: initialise, list and remove thin pools."""
 
 from __future__ import annotations
 
 import click
 
-from lvmvol.cli.common import confirmer, json_option, operation_context, print_json, report
+from lvmvol.cli.common import ReadOnlyCommand, confirmer, json_option, operation_context, print_json, report
 from lvmvol.cli.render import pool_table
 from lvmvol.errors import InvalidInput
-from lvmvol.ops import pool_extend, pools
+from lvmvol.ops import pool_extend, pool_health, pool_removal, pools
 from lvmvol.ops.inventory import read_inventory
 from lvmvol.units import parse_size, parse_size_change
 
 
 @click.group()
 def pool() -> None:
-    """Create and list thin pools."""
+    """Create, list and remove thin pools."""
 
 
 @pool.command("init")
@@ -101,13 +101,34 @@ def extend(
     report(outcome, as_json, "pool", line=f"{outcome.details['vg']}/{outcome.name}")
 
 
-@pool.command("ls")
+@pool.command("ls", cls=ReadOnlyCommand)
 @json_option
 @click.pass_context
 def list_pools(click_ctx: click.Context, as_json: bool) -> None:
     """List the thin pools lvmvol manages, with how full they are."""
-    inventory = read_inventory(operation_context(click_ctx))
+    ctx = operation_context(click_ctx)
+    inventory = read_inventory(ctx)
+    health = pool_health.pool_health(ctx, inventory.pools)
     if as_json:
-        print_json([pool.to_dict() for pool in inventory.pools])
+        print_json([{**pool.to_dict(), **state.to_dict()} for pool, state in zip(inventory.pools, health)])
         return
-    pool_table(inventory.pools)
+    pool_table(inventory.pools, health)
+    for state in health:
+        if state.warning:
+            click.echo(f"lvmvol: warning: {state.warning}", err=True)
+
+
+@pool.command("rm")
+@click.argument("pool_spec", metavar="POOL")
+@click.option("--force", is_flag=True, help="Also remove the volumes and snapshots in the pool, unmounting them first.")
+@click.option("-y", "--yes", "assume_yes", is_flag=True, help="Do not ask for confirmation (with --force).")
+@json_option
+@click.pass_context
+def remove(click_ctx: click.Context, pool_spec: str, force: bool, assume_yes: bool, as_json: bool) -> None:
+    """Remove thin pool POOL (VG/NAME or NAME). A pool that holds volumes is refused unless --force.
+
+    When the pool was the last LV of a volume group that 'pool init'
+    created, the volume group, its PV labels and its loop-backed file go too.
+    """
+    outcome = pool_removal.remove_pool(operation_context(click_ctx), pool_spec, force, confirmer(assume_yes))
+    report(outcome, as_json, "pool")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lvmvol.cli.common import is_terminal
 from lvmvol.ops.inventory import Inventory, Pool, Volume
+from lvmvol.ops.pool_health import PoolHealth
 from lvmvol.units import format_size
 
 
@@ -27,7 +28,7 @@ def _table(*columns: str):
 
     table = Table(box=box.SIMPLE_HEAD if is_terminal() else None, pad_edge=False, show_edge=False)
     for column in columns:
-        justify = "right" if column in ("SIZE", "DATA%", "META%", "COMMITTED", "VOLUMES") else "left"
+        justify = "right" if column in ("SIZE", "DATA%", "META%", "COMMITTED", "VOLUMES", "VG FREE") else "left"
         table.add_column(column, justify=justify, no_wrap=True)
     return table
 
@@ -41,9 +42,11 @@ def _pool_warning(pool: Pool) -> str:
     return ", ".join(pool.usage_past_threshold()) or "-"
 
 
-def pool_table(pools: list[Pool]) -> None:
-    table = _table("POOL", "VG", "SIZE", "DATA%", "META%", "COMMITTED", "VOLUMES", "WARNING")
-    for pool in pools:
+def pool_table(pools: list[Pool], health: list[PoolHealth]) -> None:
+    table = _table(
+        "POOL", "VG", "SIZE", "DATA%", "META%", "COMMITTED", "VOLUMES", "VG FREE", "MONITOR", "AUTOEXTEND", "WARNING"
+    )
+    for pool, state in zip(pools, health):
         table.add_row(
             pool.name,
             pool.vg,
@@ -52,6 +55,9 @@ def pool_table(pools: list[Pool]) -> None:
             _percent(pool.lv.metadata_percent),
             f"{pool.committed_ratio:.2f}x",
             str(pool.volume_count),
+            format_size(pool.lv.vg_free),
+            state.monitoring or "-",
+            state.autoextend.describe(),
             _pool_warning(pool),
         )
     _console().print(table)

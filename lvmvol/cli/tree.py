@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from lvmvol.cli.common import json_option, operation_context, print_json
+from lvmvol.cli.common import ReadOnlyCommand, json_option, operation_context, print_json
 from lvmvol.cli.render import inventory_tree
 from lvmvol.ops.inventory import read_inventory
 
 
-@click.command()
+@click.command(cls=ReadOnlyCommand)
 @json_option
 @click.pass_context
 def tree(click_ctx: click.Context, as_json: bool) -> None:

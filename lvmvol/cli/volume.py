@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lvmvol.cli.common import confirmer, json_option, operation_context, print_json, report
+from lvmvol.cli.common import ReadOnlyCommand, confirmer, json_option, operation_context, print_json, report
 from lvmvol.cli.progress import progress_bar
 from lvmvol.cli.render import volume_details, volume_table
 from lvmvol.config import FILESYSTEMS
@@ -79,7 +79,7 @@ def create(
     report(outcome, as_json, "volume")
 
 
-@volume.command("ls")
+@volume.command("ls", cls=ReadOnlyCommand)
 @json_option
 @click.pass_context
 def list_volumes(click_ctx: click.Context, as_json: bool) -> None:
@@ -91,7 +91,7 @@ def list_volumes(click_ctx: click.Context, as_json: bool) -> None:
     volume_table(inventory.volumes)
 
 
-@volume.command("show")
+@volume.command("show", cls=ReadOnlyCommand)
 @click.argument("name")
 @json_option
 @click.pass_context

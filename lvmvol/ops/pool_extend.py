@@ -39,7 +39,7 @@ def extend_pool(
             f"pool {pool.full_name} is backed by the file {loop_files[0]}",
             "omit DEVICE... and pass --size to grow the file",
         )
-    members, additions, to_wipe = check_devices(ctx, vg.name, device_paths, force, confirm, {})
+    members, additions, to_wipe, notes = check_devices(ctx, vg.name, device_paths, force, confirm, {})
     added = sum(usable_pv_bytes(devices.device_size(path), extent) for path in additions)
     free = vg.free + added
 
@@ -95,10 +95,10 @@ def extend_pool(
         changed = True
 
     if ctx.dry_run or not changed:
-        return Outcome(pool.name, changed, details)
+        return Outcome(pool.name, changed, details, notes)
 
     _verify(ctx, pool, data, metadata)
-    return Outcome(pool.name, changed, details)
+    return Outcome(pool.name, changed, details, notes)
 
 
 def _read_vg(ctx: Context, name: str) -> lvm.VolumeGroup:

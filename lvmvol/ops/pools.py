@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from lvmvol import devices, lvm, tags
+from lvmvol import devices, lvm, lvm_filter, tags
 from lvmvol.errors import Conflict, InvalidInput, NotFound
 from lvmvol.mounts import mounts_of, read_mount_table
 from lvmvol.names import validate_pool_name, validate_vg_name
+from lvmvol.ops import pool_health
 from lvmvol.ops.context import Context, Outcome
 from lvmvol.ops.inventory import Pool, read_inventory
 from lvmvol.units import format_size, parse_percent, parse_size, round_up
@@ -56,8 +57,8 @@ def metadata_size_for(data_size: int, extent_size: int) -> int:
     return round_up(wanted, extent_size)
 
 
-def _device_problems(ctx: Context, device: devices.BlockDevice) -> tuple[list[str], dict[str, str]]:
-    """Return (reasons the device is in use, signatures found on it)."""
+def _device_problems(ctx: Context, device: devices.BlockDevice) -> list[str]:
+    """Return the reasons why ``device`` or one of its partitions is in use."""
     in_use = []
     table = read_mount_table()
     for candidate in [device, *devices.partitions(device)]:
@@ -68,17 +69,28 @@ def _device_problems(ctx: Context, device: devices.BlockDevice) -> tuple[list[st
         held_by = devices.holders(candidate)
         if held_by:
             in_use.append(f"{candidate.path} is held open by {', '.join(held_by)}")
-    found = devices.signatures(ctx.runner, device.path)
-    return in_use, found
+        openers = devices.dm_open_count(ctx.runner, candidate)
+        if openers:
+            in_use.append(f"{candidate.path} is open {openers} time(s) (dmsetup info)")
+        if not in_use:
+            busy = devices.exclusive_open_error(candidate.path)
+            if busy:
+                in_use.append(busy)
+    return in_use
 
 
-def _describe_signatures(found: dict[str, str]) -> str:
-    parts = []
-    if "PTTYPE" in found:
-        parts.append(f"a {found['PTTYPE']} partition table")
-    if "TYPE" in found:
-        parts.append(f"a {found['TYPE']} signature")
-    return " and ".join(parts) or "a signature"
+def _signatures_on(ctx: Context, device: devices.BlockDevice) -> list[str]:
+    """Describe every signature on ``device`` and its partitions, as ``wipefs --no-act`` lists them.
+
+    A LUKS2 secondary header that an old wipefs left behind is listed too.
+    """
+    found = []
+    for candidate in [device, *devices.partitions(device)]:
+        found += [signature.describe() for signature in devices.list_signatures(ctx.runner, candidate.path)]
+    for header in devices.find_luks_headers(device.path):
+        if header.secondary:
+            found.append(f"{header.describe()} on {device.path}")
+    return found
 
 
 def check_devices(
@@ -88,15 +100,16 @@ def check_devices(
     force: bool,
     confirm: Confirm,
     known_empty: dict[str, int],
-) -> tuple[list[str], list[str], list[str]]:
+) -> tuple[list[str], list[str], list[str], list[str]]:
     """Classify devices for ``pool init`` and ``pool extend``.
 
     Returns (devices already in ``vg``, devices to add to it, devices to wipe
-    first). Raises ``Conflict`` for a device in another VG, in use, or
-    holding a signature without ``--force`` and confirmation.
+    first, notes). Raises ``Conflict`` for a device in another VG, in use,
+    rejected by lvm2's device filter, or holding a signature without
+    ``--force`` and confirmation.
     """
     physical_volumes = {os.path.realpath(pv.name): pv for pv in lvm.list_pvs(ctx.runner)}
-    members, additions, to_wipe = [], [], []
+    members, additions, to_wipe, notes = [], [], [], []
     for path in paths:
         if path in known_empty:
             additions.append(path)
@@ -111,26 +124,37 @@ def check_devices(
                 f"device {path} is a physical volume of volume group {pv.vg!r}",
                 f"pass --vg {pv.vg} to add a pool there, or choose another device",
             )
+
+        in_use = _device_problems(ctx, device)
+        if in_use:
+            raise Conflict(f"device {path} is in use: {'; '.join(in_use)}", "choose another device")
+        admission = lvm_filter.check_device(ctx.runner, devices.device_aliases(device))
+        if admission.rejection is not None:
+            raise Conflict(
+                f"lvm2 ignores device {path}: {admission.rejection.key} rejects it with "
+                f"{admission.rejection.pattern!r}",
+                "change that setting in lvm.conf (see 'lvmconfig devices') or choose another device",
+            )
+        note = admission.note(path)
+        if note:
+            notes.append(note)
         if pv is not None:
             additions.append(path)
             continue
 
-        in_use, found = _device_problems(ctx, device)
-        if in_use:
-            raise Conflict(f"device {path} is in use: {'; '.join(in_use)}", "choose another device")
+        found = _signatures_on(ctx, device)
         if found:
-            description = _describe_signatures(found)
+            description = "; ".join(found)
             if not force:
                 raise Conflict(
-                    f"device {path} contains {description}",
-                    "check with 'wipefs --no-act' that it holds nothing you need, "
-                    "then pass --force to wipe it",
+                    f"device {path} contains signatures: {description}",
+                    "make sure it holds nothing you need, then pass --force --yes to wipe them",
                 )
-            if not confirm(f"Wipe {description} on {path} and all data on it?"):
-                raise Conflict(f"not wiping {path}: confirmation declined")
+            if not confirm(f"Wipe these signatures and all data on {path}: {description}?"):
+                raise Conflict(f"not wiping {path}: confirmation declined", "pass --yes to confirm in scripts")
             to_wipe.append(path)
         additions.append(path)
-    return members, additions, to_wipe
+    return members, additions, to_wipe, notes
 
 
 def _plan_pool_size(
@@ -199,7 +223,7 @@ def init_pool(
     existing_lvs = lvm.list_lvs(ctx.runner, vg_name, hidden=True) if vg else []
     pool_lv = next((lv for lv in existing_lvs if lv.name == pool_name), None)
 
-    members, additions, to_wipe = check_devices(
+    members, additions, to_wipe, notes = check_devices(
         ctx, vg_name, device_paths, force, confirm, known_empty
     )
     if pool_lv is not None:
@@ -222,7 +246,7 @@ def init_pool(
         changed = True
     wanted_vg_tags = vg_tags or []
     if vg is None:
-        lvm.vgcreate(ctx.runner, vg_name, additions, wanted_vg_tags)
+        lvm.vgcreate(ctx.runner, vg_name, additions, [*wanted_vg_tags, tags.VG_CREATED])
         changed = True
     else:
         if additions:
@@ -243,11 +267,21 @@ def init_pool(
 
     details = {"vg": vg_name, "devices": members + additions}
     if ctx.dry_run:
-        return Outcome(pool_name, changed, details)
+        return Outcome(pool_name, changed, details, notes)
 
     pool = _read_pool(ctx, vg_name, pool_name)
     details["size_bytes"] = pool.lv.size
-    return Outcome(pool_name, changed, details)
+    monitored_now, warning = pool_health.ensure_monitored(ctx, vg_name, pool_name)
+    if warning:
+        notes.append(warning)
+    autoextend = pool_health.read_autoextend(ctx)
+    details.update(autoextend.to_dict())
+    warning = pool_health.growth_warning(
+        autoextend, pool_name, vg_name, pool.lv.size, pool.lv.vg_free, pool.lv.extent_size
+    )
+    if warning:
+        notes.append(warning)
+    return Outcome(pool_name, changed or monitored_now, details, notes)
 
 
 def usable_pv_bytes(device_size: int, extent_size: int) -> int:

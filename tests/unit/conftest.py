@@ -74,6 +74,27 @@ def default_config_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path
 
 
 @pytest.fixture(autouse=True)
+def command_lock_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Put the command lock in the test's directory, so no test takes the host's /run/lock one."""
+    from lvmvol.cli import common
+    from lvmvol.lock import CommandLock
+
+    lock_dir = tmp_path / "lock"
+    monkeypatch.setattr(common, "command_lock", lambda config: CommandLock(str(lock_dir), config.lock_timeout))
+    return lock_dir
+
+
+@pytest.fixture(autouse=True)
+def effective_uid(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Let CLI tests run mutating commands as any user: lvmvol sees the uid in the returned list."""
+    from lvmvol.cli import common
+
+    uid = [0]
+    monkeypatch.setattr(common, "effective_uid", lambda: uid[0])
+    return uid
+
+
+@pytest.fixture(autouse=True)
 def restore_lvmvol_logger():
     """Undo what the CLI's logging setup does to the ``lvmvol`` logger.
 

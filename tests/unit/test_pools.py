@@ -92,12 +92,13 @@ def test_init_pool_new_device(ctx: Context, fake_runner: FakeRunner, fake_device
     outcome = init_pool(ctx, [fake_device], "lvmvol", "pool", PoolSize(), known_empty={fake_device: None})
     assert fake_runner.executed_mutating() == [
         ["pvcreate", fake_device],
-        ["vgcreate", "lvmvol", fake_device],
+        ["vgcreate", "--addtag", "lvmvol.vg", "lvmvol", fake_device],
         [
             "lvcreate", "--type", "thin-pool", "--size", f"{DATA_SIZE_1GIB}b",
             "--poolmetadatasize", f"{EXTENT}b", "--name", "pool", "--yes",
             "--addtag", "lvmvol.pool", "lvmvol",
         ],
+        ["lvchange", "--monitor", "y", "lvmvol/pool"],
     ]
     assert outcome.changed is True
     assert outcome.details["size_bytes"] == DATA_SIZE_1GIB
@@ -162,7 +163,7 @@ def test_file_pool_commands(ctx: Context, fake_runner: FakeRunner, fake_device: 
     assert fake_runner.executed_mutating()[:3] == [
         ["losetup", "--find", "--show", str(backing)],
         ["pvcreate", fake_device],
-        ["vgcreate", "--addtag", loop_tag, "lvmvol", fake_device],
+        ["vgcreate", "--addtag", loop_tag, "--addtag", "lvmvol.vg", "lvmvol", fake_device],
     ]
     assert fake_runner.executed_mutating()[3][0] == "lvcreate"
     assert outcome.changed is True
