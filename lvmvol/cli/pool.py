@@ -5,11 +5,7 @@ from __future__ import annotations
 import click
 
 from lvmvol.cli.common import confirmer, json_option, operation_context, print_json, report
-from lvmvol.cli.render import pool_table
 from lvmvol.errors import InvalidInput
-from lvmvol.ops import pools
-from lvmvol.ops.inventory import read_inventory
-from lvmvol.units import parse_size
 
 
 @click.group()
@@ -45,6 +41,9 @@ def init(
     Running the same command again changes nothing. With another --name it
     adds a second thin pool to the same volume group.
     """
+    from lvmvol.ops import pools
+    from lvmvol.units import parse_size
+
     request = pools.PoolSize.parse(size)
     if file_path and devices:
         raise InvalidInput("pass either DEVICE... or --file, not both")
@@ -76,6 +75,9 @@ def init(
 @click.pass_context
 def list_pools(click_ctx: click.Context, as_json: bool) -> None:
     """List the thin pools lvmvol manages, with how full they are."""
+    from lvmvol.cli.render import pool_table
+    from lvmvol.ops.inventory import read_inventory
+
     inventory = read_inventory(operation_context(click_ctx))
     if as_json:
         print_json([pool.to_dict() for pool in inventory.pools])

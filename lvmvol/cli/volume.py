@@ -5,14 +5,12 @@ from __future__ import annotations
 import click
 
 from lvmvol.cli.common import confirmer, json_option, operation_context, print_json, report
-from lvmvol.cli.progress import progress_bar
-from lvmvol.cli.render import volume_details, volume_table
 from lvmvol.config import FILESYSTEMS
 from lvmvol.cli.keys import key_options, new_key_options, read_key, read_rekey_keys
-from lvmvol.ops import encrypt as encrypt_ops
-from lvmvol.ops import mounting, rekey as rekey_ops, removal, snapshots, volumes
-from lvmvol.ops.inventory import read_inventory
-from lvmvol.units import parse_size
+
+# Each command imports the operations it runs in its own body, so that
+# --help and the commands that only read import neither cryptsetup's
+# helpers nor the operations of the other commands.
 
 pool_option = click.option(
     "--pool", "pool_spec", metavar="POOL", help="Thin pool as VG/NAME or NAME (default: the configured or only pool)."
@@ -47,6 +45,9 @@ def create(
     as_json: bool,
 ) -> None:
     """Create a thin volume NAME (a generated name when omitted) and print its name."""
+    from lvmvol.ops import volumes
+    from lvmvol.units import parse_size
+
     size_bytes = parse_size(size)
     key = read_key(key_file, passphrase, passphrase_stdin, confirm=True)
     ctx = operation_context(click_ctx)
@@ -68,6 +69,9 @@ def create(
 @click.pass_context
 def list_volumes(click_ctx: click.Context, as_json: bool) -> None:
     """List volumes and snapshots with size, origin, activation and mountpoint."""
+    from lvmvol.cli.render import volume_table
+    from lvmvol.ops.inventory import read_inventory
+
     inventory = read_inventory(operation_context(click_ctx))
     if as_json:
         print_json([volume.to_dict() for volume in inventory.volumes])
@@ -81,6 +85,9 @@ def list_volumes(click_ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show(click_ctx: click.Context, name: str, as_json: bool) -> None:
     """Show one volume or snapshot."""
+    from lvmvol.cli.render import volume_details
+    from lvmvol.ops.inventory import read_inventory
+
     inventory = read_inventory(operation_context(click_ctx))
     found = inventory.volume(name)
     if as_json:
@@ -112,6 +119,8 @@ def mount(
     An encrypted volume's dm-crypt mapping is opened first with its recorded
     key file, or with the key given here.
     """
+    from lvmvol.ops import mounting
+
     key = read_key(key_file, passphrase, passphrase_stdin, confirm=False)
     outcome = mounting.mount_volume(
         operation_context(click_ctx), name, mountpoint, key, allow_discards or None
@@ -125,6 +134,8 @@ def mount(
 @click.pass_context
 def umount(click_ctx: click.Context, name: str, as_json: bool) -> None:
     """Unmount volume NAME wherever it is mounted, and close its dm-crypt mapping."""
+    from lvmvol.ops import mounting
+
     outcome = mounting.umount_volume(operation_context(click_ctx), name)
     report(outcome, as_json, "volume")
 
@@ -140,6 +151,8 @@ def remove(click_ctx: click.Context, names: tuple[str, ...], force: bool, assume
 
     An encrypted volume's LUKS key slots are erased before the LV is removed.
     """
+    from lvmvol.ops import removal
+
     outcomes = removal.remove_volumes(operation_context(click_ctx), list(names), force, confirmer(assume_yes))
     if as_json:
         print_json([outcome.to_dict() for outcome in outcomes])
@@ -169,6 +182,9 @@ def encrypt(
     is generated in key_dir. An interrupted encryption resumes when the same
     command runs again; a progress bar shows on a terminal.
     """
+    from lvmvol.cli.progress import progress_bar
+    from lvmvol.ops import encrypt as encrypt_ops
+
     key = read_key(key_file, passphrase, passphrase_stdin, confirm=True)
     ctx = operation_context(click_ctx)
     try:
@@ -204,6 +220,8 @@ def rekey(
     key file unless a key option names it. Snapshots keep the key they were
     taken with.
     """
+    from lvmvol.ops import rekey as rekey_ops
+
     new_key, current_key = read_rekey_keys(
         new_key_file, new_passphrase, new_passphrase_stdin, key_file, passphrase, passphrase_stdin
     )
@@ -218,6 +236,8 @@ def rekey(
 @click.pass_context
 def snapshot_command(click_ctx: click.Context, source: str, name: str | None, as_json: bool) -> None:
     """Take a thin snapshot of SOURCE named NAME (default: SOURCE-YYYYmmdd-HHMMSS) and print its name."""
+    from lvmvol.ops import snapshots
+
     outcome = snapshots.create_snapshot(operation_context(click_ctx), source, name)
     report(outcome, as_json, "snapshot")
 

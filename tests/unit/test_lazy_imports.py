@@ -1,0 +1,65 @@
+"""Start-up cost: which modules a command line imports, checked in a fresh interpreter.
+
+Each case runs ``lvmvol ARGS`` in a new Python process (``sys.executable``,
+no external programs) and lists the modules loaded when it exits. A module
+that a command does not use costs start-up time on every call, which is
+seconds per import under the VM's software emulation.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# Runs lvmvol's entry point, then prints the loaded module names as JSON on
+# stderr, also when the command exits through SystemExit.
+PROBE = """
+import json, sys
+sys.argv = ["lvmvol", *sys.argv[1:]]
+from lvmvol.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)))
+"""
+
+NEVER_FOR_HELP = ("rich", "pyudev", "lvmvol.crypt", "lvmvol.lvm", "lvmvol.ops.volumes", "lvmvol.ops.encrypt")
+
+
+def loaded_modules(*args: str) -> set[str]:
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    marker = completed.stderr.rpartition("MODULES ")[2]
+    return set(json.loads(marker))
+
+
+def imported(modules: set[str], prefix: str) -> list[str]:
+    return sorted(name for name in modules if name == prefix or name.startswith(prefix + "."))
+
+
+def test_version_imports_no_commands() -> None:
+    modules = loaded_modules("--version")
+
+    assert imported(modules, "lvmvol") == ["lvmvol", "lvmvol.cli", "lvmvol.errors"]
+    assert imported(modules, "rich") == []
+    assert imported(modules, "pyudev") == []
+
+
+@pytest.mark.parametrize("args", [("--help",), ("volume", "ls", "--help"), ("volume", "create", "--help")])
+def test_help_imports_no_unused_module(args: tuple[str, ...]) -> None:
+    modules = loaded_modules(*args)
+
+    for prefix in NEVER_FOR_HELP:
+        assert imported(modules, prefix) == [], f"lvmvol {' '.join(args)} imports {prefix}"
+
+
+def test_volume_ls_help_imports_no_operations() -> None:
+    modules = loaded_modules("volume", "ls", "--help")
+
+    assert imported(modules, "lvmvol.ops.inventory") == []
+    assert imported(modules, "lvmvol.cli.pool") == []
