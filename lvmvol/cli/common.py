@@ -26,7 +26,14 @@ def operation_context(click_ctx: click.Context) -> Context:
 
 
 def print_json(document: object) -> None:
-    click.echo(json.dumps(document, indent=2, sort_keys=False, default=str))
+    """Print ``document`` as JSON: indented on a terminal, on one line when piped.
+
+    Indented output goes through the json module's pure-Python encoder,
+    which took a quarter of ``volume ls --json`` at 500 volumes; scripts
+    get the same data from the C encoder.
+    """
+    indent = 2 if is_terminal() else None
+    click.echo(json.dumps(document, indent=indent, sort_keys=False, default=str))
 
 
 def report(outcome: Outcome, as_json: bool, kind: str, line: str | None = None) -> None:

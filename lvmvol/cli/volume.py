@@ -69,13 +69,14 @@ def create(
 @click.pass_context
 def list_volumes(click_ctx: click.Context, as_json: bool) -> None:
     """List volumes and snapshots with size, origin, activation and mountpoint."""
-    from lvmvol.cli.render import volume_table
     from lvmvol.ops.inventory import read_inventory
 
     inventory = read_inventory(operation_context(click_ctx))
     if as_json:
         print_json([volume.to_dict() for volume in inventory.volumes])
         return
+    from lvmvol.cli.render import volume_table
+
     volume_table(inventory.volumes)
 
 

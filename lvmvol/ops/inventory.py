@@ -6,6 +6,7 @@ decides, acts, and reads again where it must verify.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,8 +63,9 @@ class Volume(_NamedByLV):
     lv: lvm.LogicalVolume
     mounts: list[MountEntry] = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def settings(self) -> dict[str, str]:
+        # Parsed once: to_dict() alone reads it seven times per volume.
         return tags.parse_settings(self.lv.tags)
 
     @property
