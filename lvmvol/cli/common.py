@@ -29,8 +29,8 @@ def print_json(document: object) -> None:
     """Print ``document`` as JSON: indented on a terminal, on one line when piped.
 
     Indented output goes through the json module's pure-Python encoder,
-    which took a quarter of ``volume ls --json`` at 500 volumes; scripts
-    get the same data from the C encoder.
+    which took a quarter of ``volume ls --json`` at 500 volumes. Piped
+    output uses the C encoder, so scripts get the same data faster.
     """
     indent = 2 if is_terminal() else None
     click.echo(json.dumps(document, indent=indent, sort_keys=False, default=str))
