@@ -27,6 +27,15 @@ except SystemExit:
 sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)))
 """
 
+# The same through the installed script's entry point, lvmvol.__main__:main.
+ENTRY_PROBE = """
+import json, sys
+sys.argv = ["lvmvol", *sys.argv[1:]]
+from lvmvol.__main__ import main
+main()
+print("MODULES " + json.dumps(sorted(sys.modules)))
+"""
+
 NEVER_FOR_HELP = ("rich", "pyudev", "lvmvol.crypt", "lvmvol.lvm", "lvmvol.ops.volumes", "lvmvol.ops.encrypt")
 
 
@@ -63,3 +72,27 @@ def test_volume_ls_help_imports_no_operations() -> None:
 
     assert imported(modules, "lvmvol.ops.inventory") == []
     assert imported(modules, "lvmvol.cli.pool") == []
+
+
+def test_version_fast_path_matches_click() -> None:
+    from click.testing import CliRunner
+
+    from lvmvol.__main__ import VERSION_LINE
+    from lvmvol.cli import cli
+
+    result = CliRunner().invoke(cli, ["--version"], prog_name="lvmvol")
+
+    assert result.exit_code == 0
+    assert result.stdout == VERSION_LINE + "\n"
+
+
+def test_version_fast_path_imports_no_click() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", ENTRY_PROBE, "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    stdout, _, modules = completed.stdout.partition("MODULES ")
+
+    assert completed.returncode == 0
+    assert stdout.startswith("lvmvol, version ")
+    assert imported(set(json.loads(modules)), "click") == []
+    assert imported(set(json.loads(modules)), "lvmvol") == ["lvmvol", "lvmvol.__main__"]
