@@ -430,7 +430,7 @@ class Bench:
         self.say("## Summary")
         self.say("| comparison | lvmvol median | bare median | ratio | target | ratio without interpreter start-up |")
         self.say("|---|---|---|---|---|---|")
-        for comparison in self.comparisons:
+        for comparison in sorted(self.comparisons, key=lambda comparison: comparison.label):
             lvmvol_median = statistics.median(comparison.lvmvol)
             bare_median = statistics.median(comparison.bare)
             without = "-"
