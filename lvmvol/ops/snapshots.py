@@ -8,8 +8,7 @@ from lvmvol import lvm, tags
 from lvmvol.errors import Conflict
 from lvmvol.names import generate_snapshot_name, lv_device_path, validate_lv_name
 from lvmvol.ops.context import Context, Outcome, wait_for_device
-from lvmvol.ops.inventory import read_inventory
-from lvmvol.ops.volumes import check_name_free
+from lvmvol.ops.inventory import check_name_free, read_inventory
 
 
 def create_snapshot(ctx: Context, source_spec: str, name: str | None = None) -> Outcome:
