@@ -335,15 +335,17 @@ class Bench:
     def snapshot(self) -> None:
         self.say("## snapshot of a 64 MiB ext4 volume")
         vg = self.vg
+        origin = "l3origin"
+        self.lvmvol("volume", "create", origin, "--size", VOLUME_SIZE)
 
         def with_lvmvol(round_number: int) -> float:
-            return self.lvmvol("snapshot", "l1x0", f"l3x{round_number}").seconds
+            return self.lvmvol("snapshot", origin, f"l3x{round_number}").seconds
 
         def bare(round_number: int) -> float:
-            return bash(BARE_SNAPSHOT.format(name=f"b3x{round_number}", vg=vg, origin="l1x0")).seconds
+            return bash(BARE_SNAPSHOT.format(name=f"b3x{round_number}", vg=vg, origin=origin)).seconds
 
         self.compare(Comparison("3. snapshot", target=1.3), self.repeat, with_lvmvol, bare)
-        self.trace("snapshot", "snapshot", "l1x0", "l3trace")
+        self.trace("snapshot", "snapshot", origin, "l3trace")
 
     def fill(self, vg: str, count: int, start: int) -> None:
         """Create thin LVs ``v{start}`` to ``v{start + count - 1}`` tagged as lvmvol volumes, inactive.
