@@ -1,3 +1,28 @@
-from lvmvol.cli import main
+"""The lvmvol command's entry point, for ``python -m lvmvol`` and the installed script.
 
-main()
+``lvmvol --version`` is answered here, before Click and the command modules
+load: scripts run it to check what is installed, and it then costs little
+more than Python's own start-up. Every other command line goes to Click.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from lvmvol import __version__
+
+# The line Click's version option prints for prog_name "lvmvol".
+VERSION_LINE = f"lvmvol, version {__version__}"
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--version"]:
+        print(VERSION_LINE)
+        return
+    from lvmvol.cli import main as run_cli
+
+    run_cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -143,6 +143,8 @@ def find_luks_headers(path: str) -> list[LuksHeader]:
 
 def checksum_start(path: str, length: int) -> str:
     """Return the SHA-256 (hexadecimal) of the first ``length`` bytes of ``path``."""
+    import hashlib  # imported here: only in-place encryption checksums a device
+
     digest = hashlib.sha256()
     with open(path, "rb") as device:
         remaining = length

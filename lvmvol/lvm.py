@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from lvmvol.runner import Runner
 
@@ -135,11 +135,28 @@ def _tags(text: str) -> list[str]:
     return [tag for tag in text.split(",") if tag] if text else []
 
 
+# lv_time as lvm2 2.03 reports it: "2026-12-04 19:53:40 +0000".
+_LV_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})"
+)
+
+
 def _time(text: str) -> datetime | None:
-    if not text:
+    """Parse lv_time; None when it is empty or not in lvm2's format.
+
+    A regular expression instead of ``datetime.strptime``, which took a
+    third of ``volume ls`` at 500 volumes.
+    """
+    match = _LV_TIME.fullmatch(text) if text else None
+    if match is None:
         return None
+    year, month, day, hour, minute, second, sign, offset_hours, offset_minutes = match.groups()
+    offset = timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
     try:
-        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S %z")
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second),
+            tzinfo=timezone(-offset if sign == "-" else offset),
+        )
     except ValueError:
         return None
 

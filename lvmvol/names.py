@@ -8,7 +8,6 @@ rules first, so a bad name fails before anything runs, with the rule it breaks.
 from __future__ import annotations
 
 import re
-import secrets
 from datetime import datetime
 
 from lvmvol.errors import InvalidInput
@@ -183,6 +182,8 @@ def restore_copy_name(vg: str, snapshot: str) -> str:
 
 def generate_volume_name() -> str:
     """Return a new random volume name such as ``vol-3f9a1c2e``."""
+    import secrets  # imported here: it loads hashlib and random, which no other command needs
+
     return f"vol-{secrets.token_hex(4)}"
 
 

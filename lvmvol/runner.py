@@ -19,7 +19,6 @@ killed, such as the guard that thaws a frozen filesystem.
 from __future__ import annotations
 
 import collections
-import ctypes
 import functools
 import logging
 import os
@@ -29,9 +28,12 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from lvmvol.errors import CommandError, CommandTimeout
+
+if TYPE_CHECKING:
+    import ctypes
 
 log = logging.getLogger("lvmvol.runner")
 
@@ -303,6 +305,8 @@ def _command_not_found(argv: Sequence[str]) -> CommandError:
 @functools.lru_cache(maxsize=None)
 def _libc() -> ctypes.CDLL:
     """Return the C library, for prctl(2)."""
+    import ctypes  # imported here: only streaming commands need it
+
     return ctypes.CDLL(None, use_errno=True)
 
 

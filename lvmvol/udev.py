@@ -8,10 +8,13 @@ re-checks after each event until the deadline.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
 from lvmvol.errors import DeviceTimeout
+
+log = logging.getLogger("lvmvol.udev")
 
 
 def _block_monitor():
@@ -31,6 +34,7 @@ def wait_for_node(path: str, timeout: float, present: bool = True) -> float:
     """
     started = time.monotonic()
     if os.path.exists(path) == present:
+        log.debug("waited 0.000 s for %s (no udev event needed)", path)
         return 0.0
 
     monitor = _block_monitor()
@@ -46,4 +50,6 @@ def wait_for_node(path: str, timeout: float, present: bool = True) -> float:
             )
         # poll() returns on any block event; the loop re-checks the path.
         monitor.poll(timeout=remaining)
-    return time.monotonic() - started
+    waited = time.monotonic() - started
+    log.debug("waited %.3f s for %s", waited, path)
+    return waited

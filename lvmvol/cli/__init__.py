@@ -7,6 +7,7 @@ docs/exit-codes.md); a traceback appears only with ``--debug``.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -16,7 +17,32 @@ from lvmvol import __version__
 from lvmvol.errors import LvmvolError
 
 
-class LvmvolGroup(click.Group):
+class LazyGroup(click.Group):
+    """A command group whose subcommands are imported only when a command line names one.
+
+    ``lazy_commands`` maps each command name to ``"module:attribute"``. So
+    ``lvmvol --version`` imports none of the command modules, and ``lvmvol
+    volume ls`` imports only the ``volume`` module; ``lvmvol --help`` and
+    shell completion still import all of them to list their help.
+    """
+
+    def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in self.lazy_commands:
+            module_name, _, attribute = self.lazy_commands[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            self.add_command(command, cmd_name)
+        return command
+
+
+class LvmvolGroup(LazyGroup):
     """A command group that turns every expected error into one line on stderr and an exit code."""
 
     def main(self, *args, **kwargs):
@@ -67,7 +93,19 @@ def _configure_logging(verbose: bool, debug: bool, dry_run: bool) -> None:
         root.setLevel(logging.WARNING)
 
 
-@click.group(cls=LvmvolGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LvmvolGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    lazy_commands={
+        "pool": "lvmvol.cli.pool:pool",
+        "volume": "lvmvol.cli.volume:volume",
+        "snapshot": "lvmvol.cli.volume:snapshot_command",
+        "tree": "lvmvol.cli.tree:tree",
+        "activate": "lvmvol.cli.boot:activate",
+        "install-units": "lvmvol.cli.boot:install_units",
+        "check": "lvmvol.cli.check:check",
+    },
+)
 @click.option(
     "--config",
     "config_path",
@@ -89,21 +127,6 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
     _configure_logging(verbose, debug, dry_run)
     ctx.ensure_object(dict)
     ctx.obj.update(config_path=config_path, debug=debug, dry_run=dry_run)
-
-
-def _register_commands() -> None:
-    from lvmvol.cli import boot, check, pool, tree, volume
-
-    cli.add_command(pool.pool)
-    cli.add_command(volume.volume)
-    cli.add_command(volume.snapshot_command, name="snapshot")
-    cli.add_command(tree.tree)
-    cli.add_command(boot.activate)
-    cli.add_command(boot.install_units)
-    cli.add_command(check.check)
-
-
-_register_commands()
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import click
 
 from lvmvol.cli.common import json_option, operation_context, print_json, report
 from lvmvol.errors import PARTIAL_ACTIVATION_EXIT
-from lvmvol.ops import activation, units
+from lvmvol.ops import units
 
 
 @click.command()
@@ -21,6 +21,8 @@ def activate(click_ctx: click.Context, as_json: bool) -> None:
     volumes stay closed. Exits 8 when something did not come back; the rest
     is brought back anyway.
     """
+    from lvmvol.ops import activation
+
     result = activation.activate_all(operation_context(click_ctx))
     if as_json:
         print_json(result.to_dict())

@@ -6,7 +6,6 @@ import click
 
 from lvmvol.cli.common import ReadOnlyCommand, confirmer, json_option, operation_context, print_json
 from lvmvol.errors import LvmvolError, ProblemsRemain
-from lvmvol.ops import check as check_ops
 
 
 @click.command(cls=ReadOnlyCommand)
@@ -21,6 +20,8 @@ def check(click_ctx: click.Context, repair: bool, assume_yes: bool, as_json: boo
     each problem's repair is listed, then carried out after confirmation;
     problems that need a decision are only listed, with what to do.
     """
+    from lvmvol.ops import check as check_ops
+
     ctx = operation_context(click_ctx, mutating=repair)
     problems = check_ops.find_problems(ctx)
     results: dict[int, str | None] = {}

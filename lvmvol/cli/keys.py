@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from typing import TYPE_CHECKING
+
 import click
 
-from lvmvol.crypt import Key
 from lvmvol.errors import InvalidInput
-from lvmvol.keys import validate_key_file
+
+if TYPE_CHECKING:
+    from lvmvol.crypt import Key
 
 
 def key_options(create: bool, discards: bool = True) -> Callable:
@@ -57,7 +60,7 @@ def read_key(
     if key_file is not None:
         if not key_file:
             raise InvalidInput("--key-file is empty", "pass the path of a key file")
-        return Key(path=validate_key_file(key_file))
+        return _key_file_key(key_file)
     if passphrase:
         if not sys.stdin.isatty():
             raise InvalidInput("--passphrase needs a terminal", "use --passphrase-stdin in scripts")
@@ -121,7 +124,7 @@ def read_rekey_keys(
     if new_key_file is not None:
         if not new_key_file:
             raise InvalidInput("--new-key-file is empty", "pass the path of a key file")
-        return Key(path=validate_key_file(new_key_file)), current
+        return _key_file_key(new_key_file), current
     if new_passphrase:
         if not sys.stdin.isatty():
             raise InvalidInput("--new-passphrase needs a terminal", "use --new-passphrase-stdin in scripts")
@@ -143,7 +146,17 @@ def _check_exclusive(options: dict[str, object]) -> list[str]:
     return given
 
 
+def _key_file_key(path: str) -> Key:
+    # Imported here: commands given no key option never load cryptsetup's helpers.
+    from lvmvol.crypt import Key
+    from lvmvol.keys import validate_key_file
+
+    return Key(path=validate_key_file(path))
+
+
 def _passphrase_key(data: bytes) -> Key:
+    from lvmvol.crypt import Key
+
     if not data:
         raise InvalidInput("the passphrase is empty")
     return Key(passphrase=data)

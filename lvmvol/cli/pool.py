@@ -5,10 +5,7 @@ from __future__ import annotations
 import click
 
 from lvmvol.cli.common import ReadOnlyCommand, confirmer, json_option, operation_context, print_json, report
-from lvmvol.cli.render import pool_table
 from lvmvol.errors import InvalidInput
-from lvmvol.ops import pool_extend, pool_health, pool_removal, pools
-from lvmvol.ops.inventory import read_inventory
 from lvmvol.units import parse_size, parse_size_change
 
 
@@ -45,6 +42,11 @@ def init(
     Running the same command again changes nothing. With another --name it
     adds a second thin pool to the same volume group.
     """
+    from lvmvol.ops import pools
+
+    from lvmvol.ops import pools
+    from lvmvol.units import parse_size
+
     request = pools.PoolSize.parse(size)
     if file_path and devices:
         raise InvalidInput("pass either DEVICE... or --file, not both")
@@ -94,6 +96,8 @@ def extend(
     The pool's metadata grows with its data. Devices get the same checks as
     in 'pool init'.
     """
+    from lvmvol.ops import pool_extend
+
     amount, relative = parse_size_change(size) if size else (None, False)
     outcome = pool_extend.extend_pool(
         operation_context(click_ctx), pool_spec, list(devices), amount, relative, force, confirmer(assume_yes)
@@ -106,6 +110,10 @@ def extend(
 @click.pass_context
 def list_pools(click_ctx: click.Context, as_json: bool) -> None:
     """List the thin pools lvmvol manages, with how full they are."""
+    from lvmvol.cli.render import pool_table
+    from lvmvol.ops import pool_health
+    from lvmvol.ops.inventory import read_inventory
+
     ctx = operation_context(click_ctx)
     inventory = read_inventory(ctx)
     health = pool_health.pool_health(ctx, inventory.pools)
@@ -130,5 +138,7 @@ def remove(click_ctx: click.Context, pool_spec: str, force: bool, assume_yes: bo
     When the pool was the last LV of a volume group that 'pool init'
     created, the volume group, its PV labels and its loop-backed file go too.
     """
+    from lvmvol.ops import pool_removal
+
     outcome = pool_removal.remove_pool(operation_context(click_ctx), pool_spec, force, confirmer(assume_yes))
     report(outcome, as_json, "pool")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from lvmvol.crypt import ProgressCallback, ReencryptProgress
+if TYPE_CHECKING:
+    from lvmvol.crypt import ProgressCallback, ReencryptProgress
 
 
 @contextlib.contextmanager

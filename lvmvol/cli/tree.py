@@ -5,8 +5,6 @@ from __future__ import annotations
 import click
 
 from lvmvol.cli.common import ReadOnlyCommand, json_option, operation_context, print_json
-from lvmvol.cli.render import inventory_tree
-from lvmvol.ops.inventory import read_inventory
 
 
 @click.command(cls=ReadOnlyCommand)
@@ -14,6 +12,12 @@ from lvmvol.ops.inventory import read_inventory
 @click.pass_context
 def tree(click_ctx: click.Context, as_json: bool) -> None:
     """Show pools, volumes and snapshots as a tree, like lsblk."""
+    from lvmvol.cli.render import inventory_tree
+    from lvmvol.ops.inventory import read_inventory
+
+    from lvmvol.cli.render import inventory_tree
+    from lvmvol.ops.inventory import read_inventory
+
     inventory = read_inventory(operation_context(click_ctx))
     if as_json:
         print_json(

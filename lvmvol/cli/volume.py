@@ -5,16 +5,14 @@ from __future__ import annotations
 import click
 
 from lvmvol.cli.common import ReadOnlyCommand, confirmer, json_option, operation_context, print_json, report
-from lvmvol.cli.progress import progress_bar
-from lvmvol.cli.render import volume_details, volume_table
 from lvmvol.config import FILESYSTEMS
 from lvmvol.errors import InvalidInput
 from lvmvol.cli.keys import key_options, new_key_options, read_key, read_rekey_keys
-from lvmvol.ops import encrypt as encrypt_ops
-from lvmvol.ops import mounting, persistence, rekey as rekey_ops, removal, resize as resize_ops, snapshots, volumes
-from lvmvol.ops import restore as restore_ops
-from lvmvol.ops.inventory import read_inventory
 from lvmvol.units import parse_size, parse_size_change
+
+# Each command imports the operations it runs in its own body, so that
+# --help and the commands that only read import neither cryptsetup's
+# helpers nor the operations of the other commands.
 
 
 def persist_option(help_text: str):
@@ -62,6 +60,11 @@ def create(
     as_json: bool,
 ) -> None:
     """Create a thin volume NAME (a generated name when omitted) and print its name."""
+    from lvmvol.ops import volumes
+
+    from lvmvol.ops import volumes
+    from lvmvol.units import parse_size
+
     size_bytes = parse_size(size)
     key = read_key(key_file, passphrase, passphrase_stdin, confirm=True)
     ctx = operation_context(click_ctx)
@@ -84,10 +87,17 @@ def create(
 @click.pass_context
 def list_volumes(click_ctx: click.Context, as_json: bool) -> None:
     """List volumes and snapshots with size, origin, activation and mountpoint."""
+    from lvmvol.cli.render import volume_table
+    from lvmvol.ops.inventory import read_inventory
+
+    from lvmvol.ops.inventory import read_inventory
+
     inventory = read_inventory(operation_context(click_ctx))
     if as_json:
         print_json([volume.to_dict() for volume in inventory.volumes])
         return
+    from lvmvol.cli.render import volume_table
+
     volume_table(inventory.volumes)
 
 
@@ -97,6 +107,12 @@ def list_volumes(click_ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show(click_ctx: click.Context, name: str, as_json: bool) -> None:
     """Show one volume or snapshot."""
+    from lvmvol.cli.render import volume_details
+    from lvmvol.ops.inventory import read_inventory
+
+    from lvmvol.cli.render import volume_details
+    from lvmvol.ops.inventory import read_inventory
+
     inventory = read_inventory(operation_context(click_ctx))
     found = inventory.volume(name)
     if as_json:
@@ -144,6 +160,9 @@ def mount(
     encrypted volume's dm-crypt mapping is opened first with its recorded key
     file, or with the key given here.
     """
+    from lvmvol.ops import mounting
+    from lvmvol.ops import persistence
+
     if read_only and read_write:
         raise InvalidInput("--read-only and --read-write exclude each other", "pass one of them")
     access = None
@@ -174,6 +193,10 @@ def umount(click_ctx: click.Context, name: str, lazy: bool, persist: bool, as_js
 
     A busy filesystem is left mounted, and the error names the processes that use it.
     """
+    from lvmvol.ops import mounting
+    from lvmvol.ops import persistence
+    from lvmvol.ops.inventory import read_inventory
+
     ctx = operation_context(click_ctx)
     outcome = mounting.umount_volume(ctx, name, lazy)
     if persist:
@@ -205,6 +228,8 @@ def restore(click_ctx: click.Context, snapshot: str, keep_snapshot: bool, as_jso
     consumed unless --keep-snapshot. An interrupted restore finishes when the
     same command runs again.
     """
+    from lvmvol.ops import restore as restore_ops
+
     outcome = restore_ops.restore_volume(operation_context(click_ctx), snapshot, keep_snapshot)
     report(outcome, as_json, "volume")
 
@@ -231,6 +256,8 @@ def resize(
     checked afterwards. Shrinking is refused. An encrypted volume needs its
     key: the recorded key file, unless a key option gives it.
     """
+    from lvmvol.ops import resize as resize_ops
+
     amount, relative = parse_size_change(size)
     key = read_key(key_file, passphrase, passphrase_stdin, confirm=False)
     outcome = resize_ops.resize_volume(operation_context(click_ctx), name, amount, relative, key)
@@ -248,6 +275,10 @@ def remove(click_ctx: click.Context, names: tuple[str, ...], force: bool, assume
 
     An encrypted volume's LUKS key slots are erased before the LV is removed.
     """
+    from lvmvol.ops import removal
+
+    from lvmvol.ops import removal
+
     outcomes = removal.remove_volumes(operation_context(click_ctx), list(names), force, confirmer(assume_yes))
     if as_json:
         print_json([outcome.to_dict() for outcome in outcomes])
@@ -277,6 +308,12 @@ def encrypt(
     is generated in key_dir. An interrupted encryption resumes when the same
     command runs again; a progress bar shows on a terminal.
     """
+    from lvmvol.cli.progress import progress_bar
+    from lvmvol.ops import encrypt as encrypt_ops
+
+    from lvmvol.cli.progress import progress_bar
+    from lvmvol.ops import encrypt as encrypt_ops
+
     key = read_key(key_file, passphrase, passphrase_stdin, confirm=True)
     ctx = operation_context(click_ctx)
     try:
@@ -312,6 +349,10 @@ def rekey(
     key file unless a key option names it. Snapshots keep the key they were
     taken with.
     """
+    from lvmvol.ops import rekey as rekey_ops
+
+    from lvmvol.ops import rekey as rekey_ops
+
     new_key, current_key = read_rekey_keys(
         new_key_file, new_passphrase, new_passphrase_stdin, key_file, passphrase, passphrase_stdin
     )
@@ -339,6 +380,8 @@ def snapshot_command(
     A mounted filesystem on SOURCE is frozen for the instant of the
     snapshot, so the snapshot's filesystem is clean.
     """
+    from lvmvol.ops import snapshots
+
     outcome = snapshots.create_snapshot(
         operation_context(click_ctx), source, name, read_only=read_only, allow_overcommit=allow_overcommit
     )

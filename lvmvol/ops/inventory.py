@@ -6,12 +6,13 @@ decides, acts, and reads again where it must verify.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from lvmvol import lvm, tags
-from lvmvol.errors import InvalidInput, NotFound
+from lvmvol.errors import Conflict, InvalidInput, NotFound
 from lvmvol.mounts import MountEntry, mounts_of, read_mount_table
 from lvmvol.names import crypt_mapping_name
 from lvmvol.ops.context import Context
@@ -101,8 +102,9 @@ class Volume(_NamedByLV):
     # True when the volume's thin pool is at or past its data or metadata threshold.
     pool_past_threshold: bool = False
 
-    @property
+    @functools.cached_property
     def settings(self) -> dict[str, str]:
+        # Parsed once: to_dict() alone reads it seven times per volume.
         return tags.parse_settings(self.lv.tags)
 
     @property
@@ -293,6 +295,22 @@ class Inventory:
         if len(matches) > 1:
             raise InvalidInput(f"pool name {wanted!r} is ambiguous ({known})", "pass it as VG/NAME")
         return matches[0]
+
+
+def check_name_free(inventory: Inventory, vg: str, name: str) -> None:
+    """Raise ``Conflict`` when ``name`` is taken in ``vg`` or by an lvmvol volume in another VG."""
+    taken = inventory.find_lv(vg, name)
+    if taken is not None and tags.VOLUME not in taken.tags:
+        raise Conflict(
+            f"an LV named {taken.full_name} exists and is not managed by lvmvol",
+            "choose another name",
+        )
+    for volume in inventory.volumes:
+        if volume.name == name and volume.vg != vg:
+            raise Conflict(
+                f"volume name {name!r} is already used in volume group {volume.vg!r}",
+                "volume names must be unique on the host; choose another name",
+            )
 
 
 def _mounts_of_volume(volume: Volume, mount_table: list[MountEntry]) -> list[MountEntry]:

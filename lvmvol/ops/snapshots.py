@@ -11,8 +11,7 @@ from lvmvol.errors import CommandTimeout, Conflict
 from lvmvol.names import generate_snapshot_name, lv_device_path, validate_lv_name
 from lvmvol.ops.capacity import check_pool_capacity
 from lvmvol.ops.context import Context, Outcome, wait_for_device
-from lvmvol.ops.inventory import Volume, read_inventory
-from lvmvol.ops.volumes import check_name_free
+from lvmvol.ops.inventory import Volume, check_name_free, read_inventory
 from lvmvol.runner import DetachedProcess
 from lvmvol.units import format_size
 

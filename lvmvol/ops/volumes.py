@@ -12,24 +12,8 @@ from lvmvol.names import crypt_mapping_name, generate_volume_name, lv_device_pat
 from lvmvol.ops.capacity import check_pool_capacity
 from lvmvol.ops.context import Context, Outcome, wait_for_device
 from lvmvol.ops.encryption import encryption_tags, generate_key, recorded_key
-from lvmvol.ops.inventory import Inventory, Volume, read_inventory
+from lvmvol.ops.inventory import Volume, check_name_free, read_inventory
 from lvmvol.units import format_size, round_up
-
-
-def check_name_free(inventory: Inventory, vg: str, name: str) -> None:
-    """Raise ``Conflict`` when ``name`` is taken in ``vg`` or by an lvmvol volume in another VG."""
-    taken = inventory.find_lv(vg, name)
-    if taken is not None and tags.VOLUME not in taken.tags:
-        raise Conflict(
-            f"an LV named {taken.full_name} exists and is not managed by lvmvol",
-            "choose another name",
-        )
-    for volume in inventory.volumes:
-        if volume.name == name and volume.vg != vg:
-            raise Conflict(
-                f"volume name {name!r} is already used in volume group {volume.vg!r}",
-                "volume names must be unique on the host; choose another name",
-            )
 
 
 def create_volume(

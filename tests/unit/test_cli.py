@@ -242,6 +242,21 @@ def test_create_same_spec_unchanged(invoke, fake_runner: FakeRunner) -> None:
     assert fake_runner.executed_mutating() == []
 
 
+def test_ls_json_piped_is_one_line(invoke) -> None:
+    result = invoke("volume", "ls", "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == 1
+    assert len(json.loads(result.stdout)) == 3
+
+
+def test_ls_json_terminal_is_indented(invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(common, "is_terminal", lambda: True)
+    result = invoke("volume", "ls", "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("[\n  {\n")
+    assert len(json.loads(result.stdout)) == 3
+
+
 def test_create_same_spec_json(invoke, fake_runner: FakeRunner) -> None:
     result = invoke("volume", "create", "vol1", "--size", "300M", "--json")
     assert result.exit_code == 0, result.output

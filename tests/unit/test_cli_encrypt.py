@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from lvmvol.cli import cli, progress
-from lvmvol.cli import volume as volume_cli
+from lvmvol.ops import encrypt as encrypt_ops
+from lvmvol.ops import rekey as rekey_ops
 from lvmvol.config import Config
 from lvmvol.crypt import ReencryptProgress
 from lvmvol.ops.context import Context, Outcome
@@ -33,8 +34,8 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
         recorded.append(("rekey", name, new_key, current_key))
         return Outcome(name, True, {"key_source": new_key.source})
 
-    monkeypatch.setattr(volume_cli.encrypt_ops, "encrypt_volume", encrypt_volume)
-    monkeypatch.setattr(volume_cli.rekey_ops, "rekey_volume", rekey_volume)
+    monkeypatch.setattr(encrypt_ops, "encrypt_volume", encrypt_volume)
+    monkeypatch.setattr(rekey_ops, "rekey_volume", rekey_volume)
     return recorded
 
 
@@ -107,7 +108,7 @@ def test_encrypt_interrupt_note(invoke, monkeypatch: pytest.MonkeyPatch) -> None
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(volume_cli.encrypt_ops, "encrypt_volume", interrupted)
+    monkeypatch.setattr(encrypt_ops, "encrypt_volume", interrupted)
     result = invoke("volume", "encrypt", "web")
     assert result.exit_code == 130
     assert "run 'lvmvol volume encrypt web' again to resume" in result.stderr

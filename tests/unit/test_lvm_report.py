@@ -95,7 +95,17 @@ def test_parse_lv_time_offset() -> None:
     assert created == datetime(2026, 12, 4, 19, 53, 7, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("text", ["", "yesterday"])
+def test_parse_lv_time_negative_offset() -> None:
+    row = lv_row("pool")
+    row["lv_time"] = "2026-12-04 14:23:07 -0530"
+    created = lvm.parse_lv(row).created
+    assert created.utcoffset() == -timedelta(hours=5, minutes=30)
+    assert created == datetime(2026, 12, 4, 19, 53, 7, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "yesterday", "2026-13-04 19:53:07 +0000", "2026-12-04 19:53:07", "2026-12-04T19:53:07 +0000"]
+)
 def test_parse_lv_time_missing(text: str) -> None:
     row = lv_row("pool")
     row["lv_time"] = text

@@ -2,9 +2,11 @@
 
 Under software emulation, starting Python and importing lvmvol, click and
 rich over the VM's 9p root filesystem takes 5 to 30 s per call, which would
-make the suite too slow for CI. The test process imports ``lvmvol.cli`` once;
-each call forks, points file descriptors 0, 1 and 2 at files, and runs the
-same ``main()`` the ``lvmvol`` console script runs. The child is a real
+make the suite too slow for CI. The test process imports every lvmvol module
+once, because the CLI itself imports command modules and operations only
+when a command line needs them. Each call forks, points file descriptors 0,
+1 and 2 at files, and runs the same ``main()`` the ``lvmvol`` console script
+runs. The child is a real
 process with its own exit code, environment and standard streams, so
 behaviour such as "stdin is not a terminal" is the same as for a script.
 
@@ -14,13 +16,31 @@ instead; tests/vm/test_entry_point.py always does.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Mapping, Sequence
+
+
+@functools.lru_cache(maxsize=None)
+def _import_lvmvol() -> None:
+    """Import every module of the lvmvol package, so that no forked child pays for an import."""
+    import lvmvol
+
+    # A walk over the files, because lvmvol.ops has no __init__.py and
+    # pkgutil.walk_packages does not descend into namespace packages.
+    package_root = Path(lvmvol.__file__).parent
+    for source in sorted(package_root.rglob("*.py")):
+        parts = source.relative_to(package_root.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        importlib.import_module(".".join(parts))
 
 
 def run_forked(
@@ -31,7 +51,8 @@ def run_forked(
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``lvmvol argv...`` in a forked child and return its exit code and output."""
-    import lvmvol.cli  # imported once, in the parent, before the first fork
+    _import_lvmvol()  # once, in the parent, before the first fork
+    import lvmvol.cli
 
     with tempfile.TemporaryFile() as stdin_file, tempfile.TemporaryFile() as stdout_file, tempfile.TemporaryFile() as stderr_file:
         if input is not None:
