@@ -11,7 +11,7 @@ from lvmvol.errors import Conflict, InvalidInput, NotFound
 from lvmvol.mounts import mounts_of, read_mount_table
 from lvmvol.names import validate_pool_name, validate_vg_name
 from lvmvol.ops import pool_health
-from lvmvol.ops.context import Context, Outcome
+from lvmvol.ops.context import Context, Outcome, before_step
 from lvmvol.ops.inventory import Pool, read_inventory
 from lvmvol.units import format_size, parse_percent, parse_size, round_up
 
@@ -32,6 +32,11 @@ PV_DATA_OFFSET = 1 * MiB
 MIN_FILE_SIZE = 64 * MiB
 
 Confirm = Callable[[str], bool]
+
+# Named steps for the test-only fault hook (``before_step``), in order;
+# "file" and "attach" run only for a loop-backed pool, "wipe" only with --force.
+OPERATION = "pool-init"
+STEPS = ("file", "attach", "wipe", "pvcreate", "vgcreate", "lvcreate", "monitor")
 
 
 @dataclass(frozen=True)
@@ -240,12 +245,15 @@ def init_pool(
 
     changed = False
     for path in to_wipe:
+        before_step(OPERATION, "wipe")
         devices.wipe_signatures(ctx.runner, path)
     for path in additions:
+        before_step(OPERATION, "pvcreate")
         lvm.pvcreate(ctx.runner, path)
         changed = True
     wanted_vg_tags = vg_tags or []
     if vg is None:
+        before_step(OPERATION, "vgcreate")
         lvm.vgcreate(ctx.runner, vg_name, additions, [*wanted_vg_tags, tags.VG_CREATED])
         changed = True
     else:
@@ -257,6 +265,7 @@ def init_pool(
             changed = True
 
     if pool_lv is None:
+        before_step(OPERATION, "lvcreate")
         lvm.create_thin_pool(
             ctx.runner, vg_name, pool_name, data_size, metadata_size, [tags.POOL]
         )
@@ -271,6 +280,7 @@ def init_pool(
 
     pool = _read_pool(ctx, vg_name, pool_name)
     details["size_bytes"] = pool.lv.size
+    before_step(OPERATION, "monitor")
     monitored_now, warning = pool_health.ensure_monitored(ctx, vg_name, pool_name)
     if warning:
         notes.append(warning)
@@ -364,6 +374,7 @@ def init_file_pool(
                 "pass its current size with --file-size, or choose another path",
             )
     elif not ctx.dry_run:
+        before_step(OPERATION, "file")
         with open(path, "xb") as handle:
             handle.truncate(file_size)
         os.chmod(path, 0o600)
@@ -374,6 +385,7 @@ def init_file_pool(
     if loops:
         device = loops[0]
     else:
+        before_step(OPERATION, "attach")
         device = devices.attach_loop(ctx.runner, path) or "<new loop device>"
         attached = True
 

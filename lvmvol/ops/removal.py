@@ -9,12 +9,17 @@ from lvmvol import crypt, devices, lvm
 from lvmvol.errors import CommandError, Conflict
 from lvmvol.mounts import mounts_in_other_namespaces
 from lvmvol.names import lv_device_path
-from lvmvol.ops.context import Context, Outcome, wait_for_device
+from lvmvol.ops.context import Context, Outcome, before_step, wait_for_device
 from lvmvol.ops.encryption import close_volume, remove_unused_key_file
 from lvmvol.ops.inventory import Inventory, Volume, read_inventory
 from lvmvol.ops.mounting import unmount_all
 
 Confirm = Callable[[str], bool]
+
+# Named steps for the test-only fault hook (``before_step``), in order; the
+# encryption steps run only for encrypted volumes.
+OPERATION = "rm"
+STEPS = ("unmount", "close", "erase", "key", "lvremove")
 
 
 def holders_of(volume: Volume) -> list[str]:
@@ -98,9 +103,11 @@ def _check_removable(volume: Volume, force: bool, confirm: Confirm) -> None:
 
 
 def _remove_one(ctx: Context, inventory: Inventory, volume: Volume, removed: set[str]) -> Outcome:
+    before_step(OPERATION, "unmount")
     unmount_all(ctx, volume.mounts)
     details: dict = {"vg": volume.vg}
     if volume.encrypted:
+        before_step(OPERATION, "close")
         close_volume(ctx, volume)
         device = lv_device_path(volume.vg, volume.name)
         if not volume.lv.active:
@@ -109,15 +116,21 @@ def _remove_one(ctx: Context, inventory: Inventory, volume: Volume, removed: set
         # Erasing the key slots makes the volume's blocks undecryptable even
         # where the thin pool later hands them to another volume.
         if ctx.dry_run or crypt.is_luks(ctx.runner, device):
+            before_step(OPERATION, "erase")
             crypt.erase(ctx.runner, device)
             details["key_slots_erased"] = True
 
+    # The generated key goes before the LV: its key slots are erased, so the
+    # key opens nothing any more, and a run killed after lvremove would find
+    # no volume that names the file.
+    if volume.encrypted and volume.key_generated:
+        before_step(OPERATION, "key")
+        details["key_file_removed"] = remove_unused_key_file(ctx, inventory, volume, removed)
+
+    before_step(OPERATION, "lvremove")
     try:
         lvm.remove_lv(ctx.runner, volume.vg, volume.name)
     except CommandError as error:
         error.hint = f"something still holds the device; check 'fuser -vm {volume.device}'"
         raise
-
-    if volume.encrypted and volume.key_generated:
-        details["key_file_removed"] = remove_unused_key_file(ctx, inventory, volume, removed)
     return Outcome(volume.name, True, details)

@@ -10,10 +10,15 @@ from lvmvol import fs, lvm, tags
 from lvmvol.errors import CommandTimeout, Conflict
 from lvmvol.names import generate_snapshot_name, lv_device_path, validate_lv_name
 from lvmvol.ops.capacity import check_pool_capacity
-from lvmvol.ops.context import Context, Outcome, wait_for_device
+from lvmvol.ops.context import Context, Outcome, before_step, wait_for_device
 from lvmvol.ops.inventory import Volume, check_name_free, read_inventory
 from lvmvol.runner import DetachedProcess
 from lvmvol.units import format_size
+
+# Named steps for the test-only fault hook (``before_step``), in order.
+# "lvcreate" runs while the filesystem of a mounted encrypted origin is frozen.
+OPERATION = "snapshot"
+STEPS = ("freeze", "lvcreate", "activate")
 
 # Seconds the thaw guard waits beyond the two commands it covers (fsfreeze
 # and lvcreate, each limited to command_timeout) before it thaws on its own.
@@ -91,7 +96,9 @@ def create_snapshot(
             for tag in source.lv.tags
             if tag.startswith(tags.PREFIX) and tag != tags.INCOMPLETE and not tag.startswith(boot_mount)
         ]
+        before_step(OPERATION, "freeze")
         with frozen_filesystem(ctx, source):
+            before_step(OPERATION, "lvcreate")
             lvm.create_thin_snapshot(ctx.runner, source.vg, source.name, name, inherited, read_only)
 
     if ctx.dry_run:
@@ -102,6 +109,7 @@ def create_snapshot(
     # older lvm2); activate it, ignoring the flag.
     device = lv_device_path(source.vg, name)
     if not os.path.exists(device):
+        before_step(OPERATION, "activate")
         lvm.activate(ctx.runner, source.vg, name)
     wait_for_device(ctx, device)
     return Outcome(name, True, {**details, "device": device}, notes)

@@ -10,10 +10,15 @@ from lvmvol.config import FILESYSTEMS
 from lvmvol.errors import CommandError, CommandTimeout, Conflict, InvalidInput
 from lvmvol.names import crypt_mapping_name, generate_volume_name, lv_device_path, validate_lv_name
 from lvmvol.ops.capacity import check_pool_capacity
-from lvmvol.ops.context import Context, Outcome, wait_for_device
+from lvmvol.ops.context import Context, Outcome, before_step, wait_for_device
 from lvmvol.ops.encryption import encryption_tags, generate_key, recorded_key
 from lvmvol.ops.inventory import Volume, check_name_free, read_inventory
 from lvmvol.units import format_size, round_up
+
+# Named steps for the test-only fault hook (``before_step``), in order; the
+# LUKS steps run only with encryption, mkfs only with a filesystem.
+OPERATION = "create"
+STEPS = ("key", "lvcreate", "format", "open", "mkfs", "close", "finish")
 
 
 def create_volume(
@@ -86,11 +91,13 @@ def create_volume(
     generated_key = None
     if existing is None:
         if encrypt and key is None:
+            before_step(OPERATION, "key")
             generated_key = generate_key(ctx, inventory, pool.vg, name)
             key = generated_key
         volume_tags = [tags.VOLUME, tags.INCOMPLETE, tags.setting_tag(tags.FILESYSTEM, filesystem)]
         if encrypt:
             volume_tags += encryption_tags(key, allow_discards)
+        before_step(OPERATION, "lvcreate")
         try:
             lvm.create_thin_volume(ctx.runner, pool.vg, pool.name, name, actual_size, volume_tags)
         except CommandTimeout:
@@ -111,9 +118,12 @@ def create_volume(
         if encrypt:
             target = _format_and_open(ctx, device, mapping, key, allow_discards, fresh=existing is None)
         if filesystem != "none":
+            before_step(OPERATION, "mkfs")
             fs.make_filesystem(ctx.runner, filesystem, target)
         if encrypt:
+            before_step(OPERATION, "close")
             crypt.close_mapping(ctx.runner, mapping)
+        before_step(OPERATION, "finish")
         lvm.change_tags(ctx.runner, pool.vg, name, add=[], remove=[tags.INCOMPLETE])
     except Exception:
         if existing is None:
@@ -130,9 +140,11 @@ def _format_and_open(
 ) -> str:
     """Write the LUKS2 header (unless a re-run finds it there) and open the mapping."""
     if fresh or not crypt.is_luks(ctx.runner, device):
+        before_step(OPERATION, "format")
         crypt.luks_format(ctx.runner, device, key)
     mapping_device = f"/dev/mapper/{mapping}"
     if ctx.dry_run or not os.path.exists(mapping_device):
+        before_step(OPERATION, "open")
         crypt.open_mapping(ctx.runner, device, mapping, key, allow_discards=allow_discards)
     wait_for_device(ctx, mapping_device)
     return mapping_device
