@@ -52,6 +52,10 @@ CONTENT_SETTINGS = (FILESYSTEM, CRYPT, KEY, KEY_GENERATED, DISCARDS, ENCRYPTING,
 # lvmvol.mountpoint=PATH: ``lvmvol activate`` mounts the volume at PATH at
 # boot; set by ``volume mount --persist``. Snapshots do not inherit it.
 MOUNTPOINT = "mountpoint"
+# lvmvol.mountopts=OPTS: the options given to that `volume mount --persist`
+# (--options, plus ro or rw for --read-only or --read-write), which
+# ``lvmvol activate`` passes again at boot. Absent when none were given.
+MOUNT_OPTIONS = "mountopts"
 # VG tag: lvmvol created this VG, so `pool rm` removes it with its last LV.
 VG_CREATED = PREFIX + "vg"
 # VG tag: the backing file of a loop device that is a PV of this VG.

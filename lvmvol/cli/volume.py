@@ -172,7 +172,11 @@ def mount(
     ctx = operation_context(click_ctx)
     outcome = mounting.mount_volume(ctx, name, mountpoint, key, allow_discards or None, access, options)
     if persist:
-        recorded = persistence.record_boot_mount(ctx, name, outcome.details["mountpoint"])
+        requested = []
+        if access is not None:
+            requested.append("ro" if access else "rw")
+        requested += [option for option in (options or "").split(",") if option]
+        recorded = persistence.record_boot_mount(ctx, name, outcome.details["mountpoint"], ",".join(requested))
         outcome.changed = outcome.changed or recorded
         outcome.details["persistent"] = True
     report(outcome, as_json, "volume", line=outcome.details["mountpoint"])
@@ -237,6 +241,7 @@ def restore(click_ctx: click.Context, snapshot: str, keep_snapshot: bool, as_jso
 @volume.command("resize")
 @click.argument("name")
 @click.option("--size", required=True, help="New virtual size, such as 20G, or +SIZE to add to the current size.")
+@allow_overcommit_option
 @key_options(create=False, discards=False)
 @json_option
 @click.pass_context
@@ -244,6 +249,7 @@ def resize(
     click_ctx: click.Context,
     name: str,
     size: str,
+    allow_overcommit: bool,
     key_file: str | None,
     passphrase: bool,
     passphrase_stdin: bool,
@@ -260,7 +266,7 @@ def resize(
 
     amount, relative = parse_size_change(size)
     key = read_key(key_file, passphrase, passphrase_stdin, confirm=False)
-    outcome = resize_ops.resize_volume(operation_context(click_ctx), name, amount, relative, key)
+    outcome = resize_ops.resize_volume(operation_context(click_ctx), name, amount, relative, key, allow_overcommit)
     report(outcome, as_json, "volume")
 
 

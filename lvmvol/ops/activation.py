@@ -112,7 +112,9 @@ def activate_all(ctx: Context) -> ActivationReport:
             continue
         item.detail = mountpoint
         try:
-            outcome = mount_volume(ctx, volume.full_name, mountpoint)
+            outcome = mount_volume(
+                ctx, volume.full_name, mountpoint, options=volume.persistent_mount_options or None
+            )
             item.changed = item.changed or outcome.changed
         except LvmvolError as error:
             item.ok = False

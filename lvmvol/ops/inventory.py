@@ -172,6 +172,11 @@ class Volume(_NamedByLV):
         return self.settings.get(tags.MOUNTPOINT)
 
     @property
+    def persistent_mount_options(self) -> str:
+        """The options ``volume mount --persist`` was given, which ``lvmvol activate`` passes again."""
+        return self.settings.get(tags.MOUNT_OPTIONS, "")
+
+    @property
     def incomplete(self) -> bool:
         return tags.INCOMPLETE in self.lv.tags
 

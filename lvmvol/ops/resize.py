@@ -14,6 +14,7 @@ from lvmvol import crypt, devices, fs, lvm
 from lvmvol.crypt import Key
 from lvmvol.errors import Conflict, InvalidInput, LvmvolError
 from lvmvol.mounts import mount, umount
+from lvmvol.ops.capacity import check_pool_capacity
 from lvmvol.ops.context import Context, Outcome
 from lvmvol.ops.encryption import close_volume, open_volume, recorded_key
 from lvmvol.ops.inventory import Volume, read_inventory
@@ -38,19 +39,27 @@ class LayerSizes:
 
 
 def resize_volume(
-    ctx: Context, spec: str, amount: int, relative: bool, key: Key | None = None
+    ctx: Context,
+    spec: str,
+    amount: int,
+    relative: bool,
+    key: Key | None = None,
+    allow_overcommit: bool = False,
 ) -> Outcome:
     """Grow volume ``spec`` to ``amount`` bytes (or by ``amount`` when ``relative``).
 
     The size is rounded up to whole extents; a size that rounds to the
     current one changes nothing. Shrinking raises ``InvalidInput``. An
     encrypted volume needs its key: ``key``, else the recorded key file.
-    Works while the volume is mounted; an unmounted one is mounted at a
-    private directory for the filesystem grow, because xfs_growfs only
-    grows a mounted filesystem. Raises ``LvmvolError`` when a layer does
+    The pool's thresholds and over-commit ratio apply to the growth as to
+    a new volume (see ``check_pool_capacity``), and ``allow_overcommit``
+    lets it pass the ratio. Works while the volume is mounted; an unmounted
+    one is mounted at a private directory for the filesystem grow, because
+    xfs_growfs only grows a mounted filesystem. Raises ``LvmvolError`` when a layer does
     not have the expected size afterwards.
     """
-    volume = read_inventory(ctx).volume(spec)
+    inventory = read_inventory(ctx)
+    volume = inventory.volume(spec)
     _check_resizable(volume)
     current = volume.lv.size
     target = round_up(current + amount if relative else amount, volume.lv.extent_size)
@@ -63,10 +72,16 @@ def resize_volume(
     if volume.encrypted:
         # Check the key before anything changes, so a missing key file changes nothing.
         key = recorded_key(volume, key)
-    # TODO: call the pool over-commit guard here with the growth
-    # (target - current). Until then, growth is not checked against the
-    # pool's free space and thresholds.
     details = {"vg": volume.vg, "previous_size_bytes": current, "size_bytes": target}
+    notes = []
+    pool = inventory.pool_of(volume)
+    if target > current and pool is not None:
+        note = check_pool_capacity(
+            ctx, pool, target - current, allow_overcommit,
+            f"{format_size(target - current)} of growth for volume {volume.name}",
+        )
+        if note:
+            notes.append(note)
 
     extended = False
     if target > current:
@@ -77,17 +92,17 @@ def resize_volume(
         # of an unmounted volume are not checked, because that needs opening
         # and mounting it. A grow cut off after lvextend is finished by
         # mounting the volume and running the same resize again.
-        return Outcome(volume.name, False, details)
+        return Outcome(volume.name, False, details, notes)
 
     grew = _grow_upper_layers(ctx, volume, key)
     if ctx.dry_run:
-        return Outcome(volume.name, True, details)
+        return Outcome(volume.name, True, details, notes)
 
     sizes = grew.sizes
     sizes.lv = _read_lv_size(ctx, volume)
     _verify(volume, target, sizes, grew.luks_offset)
     details["layers"] = sizes.to_dict()
-    return Outcome(volume.name, extended or grew.changed, details)
+    return Outcome(volume.name, extended or grew.changed, details, notes)
 
 
 def _check_resizable(volume: Volume) -> None:

@@ -90,7 +90,7 @@ def create_snapshot(
         # The snapshot inherits the origin's settings (filesystem, encryption),
         # which lvm2 does not copy from the origin's tags by itself. The boot
         # mountpoint stays with the origin: two volumes cannot mount there.
-        boot_mount = tags.PREFIX + tags.MOUNTPOINT + "="
+        boot_mount = (tags.PREFIX + tags.MOUNTPOINT + "=", tags.PREFIX + tags.MOUNT_OPTIONS + "=")
         inherited = [
             tag
             for tag in source.lv.tags

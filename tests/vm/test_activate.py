@@ -189,3 +189,28 @@ def test_activate_reports_pool_that_fails(thin_pool, lvmvol, mount_root, tmp_pat
     fixed = lvmvol("activate", "--json")
     assert json_output(fixed)["ok"] is True
     assert mountpoints_of(lv_row(thin_pool.vg, "held")["lv_dm_path"]) == [str(mount_root / "held")]
+
+
+def mount_options_of(mountpoint: str) -> list[str]:
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            fields = line.split()
+            if fields[4] == mountpoint:
+                return fields[5].split(",")
+    raise AssertionError(f"{mountpoint} is not mounted")
+
+
+def test_activate_mounts_with_recorded_options(thin_pool, lvmvol, mount_root):
+    lvmvol("volume", "create", "opts", "--size", "32M")
+    target = lvmvol("volume", "mount", "opts", "--persist", "--read-only", "--options", "noatime").stdout.strip()
+    tags = lv_row(thin_pool.vg, "opts")["lv_tags"].split(",")
+    assert "lvmvol.mountopts=ro:2cnoatime" in tags
+    take_down([thin_pool.vg])
+
+    lvmvol("activate")
+
+    options = mount_options_of(target)
+    assert "ro" in options
+    assert "noatime" in options
+    lvmvol("volume", "umount", "opts", "--persist")
+    assert not any(tag.startswith("lvmvol.mount") for tag in lv_row(thin_pool.vg, "opts")["lv_tags"].split(","))
