@@ -104,3 +104,16 @@ def test_threshold_from_config(tiny_pool, lvmvol, lvmvol_config):
     assert refused.returncode == 4
     assert f"data {data:.1f}% >= 25%" in refused.stderr
     assert accepted.stdout == "raw-s1\n"
+
+
+def test_resize_checked_like_create(tiny_pool, lvmvol):
+    lvmvol("volume", "create", "grow", "--size", "32M")
+
+    refused = lvmvol("volume", "resize", "grow", "--size", "+1G", check=False)
+
+    assert refused.returncode == 4
+    assert "of growth for volume grow" in refused.stderr
+    assert "--allow-overcommit" in refused.stderr
+    assert lv_row(tiny_pool.vg, "grow")["lv_size"] == str(32 * MiB)
+    lvmvol("volume", "resize", "grow", "--size", "+64M", "--allow-overcommit")
+    assert lv_row(tiny_pool.vg, "grow")["lv_size"] == str(96 * MiB)
