@@ -16,6 +16,9 @@ VENV := .venv
 # Extra arguments for pytest inside the VM, for example
 #   make vm-test PYTEST_ARGS='-k snapshot -x'
 PYTEST_ARGS ?=
+# The VM suite runs in this many VMs at once, one per CPU core, each with
+# every N-th test (tests/vm/run-shards).
+VM_SHARDS ?= $(shell n=$$(nproc); [ "$$n" -gt 4 ] && n=4; echo $$n)
 
 # qemu-system-x86, a Debian kernel and busybox-static are what virtme-ng
 # boots (busybox builds its initramfs). The rest are the tools that lvmvol
@@ -90,7 +93,7 @@ unit: venv
 # every import inside the VM then reads one .pyc instead of parsing source.
 vm-test: venv
 	$(VENV)/bin/python -m compileall -q lvmvol tests
-	tests/vm/run-vm python -m pytest -p no:cacheprovider -ra tests/vm $(PYTEST_ARGS)
+	tests/vm/run-shards $(VM_SHARDS) python -m pytest -p no:cacheprovider -ra tests/vm $(PYTEST_ARGS)
 
 demo: deps venv
 	tests/vm/run-vm bash tests/vm/demo.sh

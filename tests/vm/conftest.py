@@ -58,12 +58,31 @@ def find_environment_problems() -> list[str]:
     return problems
 
 
+def keep_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep only this VM's share of the tests when LVMVOL_VM_SHARD=I/N is set (tests/vm/run-shards).
+
+    Test I, I+N, I+2N... of the collection order stay, so every test runs in
+    exactly one of the N VMs and neighbouring tests of one file spread out.
+    """
+    shard = os.environ.get("LVMVOL_VM_SHARD")
+    if not shard:
+        return
+    index_text, _, count_text = shard.partition("/")
+    index, count = int(index_text), int(count_text)
+    if not 0 <= index < count:
+        raise pytest.UsageError(f"LVMVOL_VM_SHARD={shard!r}: expected I/N with 0 <= I < N")
+    kept = [item for position, item in enumerate(items) if position % count == index]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     # trylast: runs after -k and -m have deselected items, so a host run that
     # selects no VM test is not stopped.
     if not any(in_vm_suite(item) for item in items):
         return
+    keep_shard(config, items)
     problems = find_environment_problems()
     if problems:
         raise pytest.UsageError(
