@@ -120,7 +120,18 @@ def cases(land: dict) -> list[tuple[list[str], int, str]]:
         (["volume", "rm", "busy"], CONFLICT, land["busy_at"]),
         (["volume", "encrypt", "busy", "--key-file", land["good_key"]], CONFLICT, land["busy_at"]),
         (["volume", "rm", "busy", "--force"], INVALID, "pass --yes"),
+        # Restore, resize and mount access.
+        (["volume", "restore", "nosuch"], NOT_FOUND, "nosuch"),
+        (["volume", "restore", "plain"], INVALID, "plain"),
+        (["volume", "resize", "nosuch", "--size", "64M"], NOT_FOUND, "nosuch"),
+        (["volume", "resize", "plain", "--size", "16M"], INVALID, "shrink"),
+        (["volume", "resize", "plain", "--size", "+10"], INVALID, "+10"),
+        (["volume", "mount", "plain", "--read-only", "--read-write"], INVALID, "--read-only"),
+        (["volume", "mount", "plain-snap", "--read-write", "--options", "ro"], INVALID, "--read-write"),
         # Pools.
+        (["pool", "extend", "nopool", "--size", "+64M"], NOT_FOUND, "nopool"),
+        (["pool", "rm", "nopool"], NOT_FOUND, "nopool"),
+        (["pool", "rm", f"{vg}/pool"], CONFLICT, "plain"),
         (["pool", "init", "/dev/nosuchdisk", "--vg", vg], NOT_FOUND, "/dev/nosuchdisk"),
         (["pool", "init", "--file", "relative.img", "--file-size", "1G", "--vg", "bad vg"], INVALID, "bad vg"),
         (["pool", "init", "/dev/null", "--vg", "other"], INVALID, "/dev/null"),
