@@ -2,12 +2,12 @@
 
 ext4 clears its journal's needs_recovery flag when it is frozen, so a
 snapshot without that flag proves the freeze, and ``e2fsck -fn`` checks it
-as it is. XFS on Linux 6.1 leaves its log dirty after a freeze as well
-(observed in this VM: ``xfs_repair -n`` reports "valuable metadata changes
-in a log" for frozen and unfrozen snapshots alike), so an XFS snapshot is
-mounted once to replay its log, as any mount of it would, and then checked
-with ``xfs_repair -n``: a log that does not replay to a consistent
-filesystem fails the check.
+as it is. XFS on Linux 6.1 leaves its log dirty after a freeze as well:
+in this VM ``xfs_repair -n`` reports "valuable metadata changes in a log"
+for frozen and unfrozen snapshots alike. So an XFS snapshot is mounted once
+to replay its log, as any mount of it would, and then checked with
+``xfs_repair -n``. A log that does not replay to a consistent filesystem
+fails that check.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def wait_for_progress(path, beyond: int, timeout: float = 120) -> int:
 
 
 def open_snapshot(volume: dict, name: str, vg: str, read_only: bool) -> tuple[str, str | None]:
-    """Return the device that holds the snapshot's filesystem, and the mapping opened for it."""
+    """Return the device that contains the snapshot's filesystem, and the mapping opened for it."""
     device = lv_row(vg, name)["lv_dm_path"]
     if not volume["encrypted"]:
         return device, None
