@@ -418,23 +418,33 @@ def thin_pool_monitoring(runner: Runner) -> dict[tuple[str, str], str]:
 
 
 def config_values(runner: Runner, *keys: str) -> dict[str, str]:
-    """Return lvm2's effective settings (lvm.conf merged over defaults) as ``{"section/key": text}``.
+    """Return lvm2's effective settings (lvm.conf over lvm2's defaults) as ``{"section/key": text}``.
 
     A value stays as lvmconfig prints it: ``100``, ``"a|.*|"`` or
-    ``["r|/dev/sdb|","a|.*|"]``. A key this lvm2 version does not know is
-    left out.
+    ``["r|/dev/sdb|","a|.*|"]``. A key set in no configuration file comes
+    from ``lvmconfig --type default``; lvm2 2.03.16's ``--type full`` fails
+    for it with "Cannot clone NULL config node". A key without a value, or
+    one this lvm2 version does not know, is left out.
     """
     values = {}
     for key in keys:
-        # lvmconfig exits non-zero for a key this lvm2 version does not know.
-        result = runner.run(["lvmconfig", "--type", "full", key], mutating=False, ok_codes=tuple(range(6)))
-        if result.returncode != 0:
-            continue
-        for line in result.stdout.splitlines():
-            name, separator, value = line.strip().partition("=")
-            if separator and name == key.rpartition("/")[2]:
+        for argv in (["lvmconfig", key], ["lvmconfig", "--type", "default", key]):
+            # lvmconfig exits non-zero for a key that is not set or not known.
+            result = runner.run(argv, mutating=False, ok_codes=tuple(range(6)))
+            value = _config_line_value(result.stdout, key) if result.returncode == 0 else None
+            if value is not None:
                 values[key] = value
+                break
     return values
+
+
+def _config_line_value(output: str, key: str) -> str | None:
+    """Return the value of ``key`` in lvmconfig output; a commented line means "no default"."""
+    for line in output.splitlines():
+        name, separator, value = line.strip().partition("=")
+        if separator and name == key.rpartition("/")[2]:
+            return value
+    return None
 
 
 def config_strings(value: str) -> list[str]:

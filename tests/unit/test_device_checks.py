@@ -156,3 +156,21 @@ def test_growth_warning_needs_one_autoextend_step() -> None:
 def test_autoextend_off_without_monitoring() -> None:
     assert Autoextend(threshold=70, monitoring=False).enabled is False
     assert Autoextend(threshold=70, monitoring=False).describe() == "off (activation/monitoring = 0)"
+
+
+def test_config_values_falls_back_to_default(fake_runner: FakeRunner) -> None:
+    fake_runner.reply(
+        "lvmconfig",
+        Reply(returncode=5, stderr="Configuration node activation/thin_pool_autoextend_threshold not found\n"),
+        Reply(stdout="thin_pool_autoextend_threshold=100\n"),
+        Reply(returncode=5, stderr="Configuration node devices/filter not found\n"),
+        Reply(stdout='# filter=["a|.*|"]\n'),
+    )
+
+    values = lvm.config_values(fake_runner, "activation/thin_pool_autoextend_threshold", "devices/filter")
+
+    assert values == {"activation/thin_pool_autoextend_threshold": "100"}
+    assert [call.argv for call in fake_runner.calls][:2] == [
+        ["lvmconfig", "activation/thin_pool_autoextend_threshold"],
+        ["lvmconfig", "--type", "default", "activation/thin_pool_autoextend_threshold"],
+    ]
