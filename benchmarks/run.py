@@ -2,7 +2,7 @@
 
 Runs inside the throwaway VM, as root, on loop devices it makes itself:
 
-    tests/vm/run-vm python benchmarks/run.py [--repeat 5] [--repeat-large 3]
+    tests/vm/run-vm python benchmarks/run.py [--repeat 5] [--repeat-large 3] [--sections ...]
 
 Each comparison alternates lvmvol and the bare commands (ABBA order) on the
 same VG and reports the median of the runs and their ratio. lvmvol runs as
