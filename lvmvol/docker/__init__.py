@@ -1,0 +1,1 @@
+"""The Docker volume plugin: ``lvmvol docker serve`` answers Docker's volume driver requests."""
