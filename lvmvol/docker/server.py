@@ -46,6 +46,8 @@ class PluginServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 class RequestHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Seconds a client may take to send its request.
+    timeout = 60
     server: PluginServer
 
     def do_POST(self) -> None:
@@ -79,6 +81,10 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", CONTENT_TYPE)
         self.send_header("Content-Length", str(len(data)))
+        # One request per connection: an idle keep-alive connection would
+        # hold its thread, and server_close would wait for it at shutdown.
+        self.send_header("Connection", "close")
+        self.close_connection = True
         self.end_headers()
         self.wfile.write(data)
 

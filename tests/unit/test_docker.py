@@ -276,3 +276,15 @@ class UnixHTTPConnection(http.client.HTTPConnection):
     def connect(self) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(self.unix_path)
+
+
+def test_docker_units_start_running_interpreter():
+    from lvmvol.ops import units
+
+    service = units.unit_text("lvmvol-docker.service", python="/opt/lvmvol/bin/python")
+    socket_unit = units.unit_text("lvmvol-docker.socket")
+
+    assert "ExecStart=/opt/lvmvol/bin/python -m lvmvol docker serve" in service
+    assert "Requires=lvmvol-docker.socket" in service
+    assert "ListenStream=/run/docker/plugins/lvmvol.sock" in socket_unit
+    assert "lvmvol-docker.service" in units.UNIT_NAMES

@@ -16,9 +16,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
+
+from lvmvol.config import load_config
+from lvmvol.lock import CommandLock
 
 from .lvmvol_fixtures import (  # noqa: F401
     json_output,
@@ -66,14 +70,26 @@ class PluginServer:
         self.state_dir = directory / "state"
         self.log_path = directory / "server.log"
         self.process: subprocess.Popen | None = None
+        self.listener: socket.socket | None = None
 
-    def start(self) -> None:
+    def start(self, socket_activation: bool = False) -> None:
+        """Start the server; with ``socket_activation``, pass it a listening socket as systemd does."""
         argv = [
             sys.executable, "-m", "lvmvol", "--config", str(self.config_path),
             "docker", "serve", "--socket", self.socket_path, "--state-dir", str(self.state_dir),
         ]
+        stdin = subprocess.DEVNULL
+        if socket_activation:
+            os.makedirs(os.path.dirname(self.socket_path), exist_ok=True)
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind(self.socket_path)
+            self.listener.listen(16)
+            # The shell moves the socket from stdin to fd 3 and keeps its pid for the server.
+            script = 'exec 3<&0 0</dev/null; export LISTEN_PID=$$ LISTEN_FDS=1; exec "$@"'
+            argv = ["sh", "-c", script, "sh", *argv]
+            stdin = self.listener.fileno()
         log = open(self.log_path, "a")
-        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self.process = subprocess.Popen(argv, stdin=stdin, stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
@@ -97,6 +113,9 @@ class PluginServer:
             self.process.wait()
             raise AssertionError(f"server ignored SIGTERM:\n{self.log()}")
         self.process = None
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
@@ -165,8 +184,20 @@ def test_docker_walkthrough(thin_pool, lvmvol, lvmvol_config, mount_root, tmp_pa
     try:
         assert server.ok("/VolumeDriver.Capabilities", {}) == {"Capabilities": {"Scope": "local"}}
 
-        # docker volume create --driver lvmvol --opt size=64M --opt thinpool=POOL --opt vg=VG NAME
-        server.ok("/VolumeDriver.Create", {"Name": origin, "Opts": {"size": "64M", "thinpool": thin_pool.name, "vg": thin_pool.vg}})
+        # docker volume create --driver lvmvol --opt size=64M --opt thinpool=POOL --opt vg=VG NAME,
+        # sent while a CLI command holds the command lock: Create waits for it, List does not.
+        create = {"Name": origin, "Opts": {"size": "64M", "thinpool": thin_pool.name, "vg": thin_pool.vg}}
+        created: list[tuple[int, dict]] = []
+        config = load_config(str(lvmvol_config.path))
+        with CommandLock(config.lock_dir, config.lock_timeout, argv=["test_docker"]):
+            creator = threading.Thread(target=lambda: created.append(server.post("/VolumeDriver.Create", create)))
+            creator.start()
+            time.sleep(8)
+            assert origin not in {entry["Name"] for entry in server.ok("/VolumeDriver.List", {})["Volumes"]}
+            assert creator.is_alive()
+            assert origin not in lv_names(thin_pool.vg)
+        creator.join(timeout=300)
+        assert created == [(200, {"Err": ""})], server.log()
         row = lv_row(thin_pool.vg, origin)
         assert row["pool_lv"] == thin_pool.name
         assert int(row["lv_size"]) == 64 * 1024 * 1024
@@ -248,7 +279,7 @@ def test_docker_encrypted_volume_with_key_file(thin_pool, lvmvol, lvmvol_config,
     snapshot = f"{name}-snap"
     key_file = make_key_file(tmp_path)
     server = PluginServer(lvmvol_config.path, tmp_path)
-    server.start()
+    server.start(socket_activation=True)
     try:
         # docker volume create --driver lvmvol --opt size=64M --opt crypt=luks --opt keyfile=KEY NAME
         server.ok("/VolumeDriver.Create", {"Name": name, "Opts": {"size": "64M", "crypt": "luks", "keyfile": key_file}})
@@ -288,5 +319,6 @@ def test_docker_encrypted_volume_with_key_file(thin_pool, lvmvol, lvmvol_config,
         server.stop()
     assert os.path.exists(key_file)
     log = server.log()
+    assert "serving Docker volume plugin requests on systemd's socket" in log
     assert f"VolumeDriver.Create {name}: ok" in log
     assert Path(key_file).read_bytes().hex() not in log
