@@ -9,6 +9,7 @@ from typing import Iterator
 import click
 
 from lvmvol.cli.common import ReadOnlyCommand, command_lock, operation_context, require_root
+from lvmvol.docker import DEFAULT_SOCKET, DEFAULT_STATE_DIR
 
 
 @click.group()
@@ -20,14 +21,14 @@ def docker() -> None:
 @click.option(
     "--socket",
     "socket_path",
-    default="/run/docker/plugins/lvmvol.sock",
+    default=DEFAULT_SOCKET,
     show_default=True,
     type=click.Path(dir_okay=False),
     help="Unix socket to listen on, unless systemd passes one (socket activation).",
 )
 @click.option(
     "--state-dir",
-    default="/run/lvmvol",
+    default=DEFAULT_STATE_DIR,
     show_default=True,
     type=click.Path(file_okay=False),
     help="Directory for docker-mounts.json, the mount IDs per volume; keep it on a tmpfs such as /run.",

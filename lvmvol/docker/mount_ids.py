@@ -4,7 +4,7 @@ Docker sends one Mount request per container that uses a volume, each with
 its own ID, and an Unmount with the same ID when the container stops. A
 volume stays mounted until its last ID has unmounted. The IDs are saved
 after each change (written to a temporary file, then renamed over the old
-one), so a restarted server still knows them. The file lives under /run,
+one), so a restarted server reloads them. The file lives under /run,
 a tmpfs, so a host reboot clears it together with the mounts it describes.
 Whether a volume is mounted always comes from the kernel's mount table:
 ``reconcile`` drops the IDs of volumes that are not mounted.
@@ -19,9 +19,10 @@ import tempfile
 import threading
 from typing import Iterable
 
+from lvmvol.docker import DEFAULT_STATE_DIR
+
 log = logging.getLogger("lvmvol.docker")
 
-DEFAULT_STATE_DIR = "/run/lvmvol"
 STATE_FILE_NAME = "docker-mounts.json"
 
 

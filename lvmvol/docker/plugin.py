@@ -235,15 +235,15 @@ def _pool_in_vg(inventory: Inventory, vg: str | None) -> str | None:
     if not pools:
         raise NotFound(f"no lvmvol thin pool in volume group {vg!r}", "check the vg option, or create a pool there")
     names = ", ".join(pool.name for pool in pools)
-    raise InvalidInput(f"volume group {vg!r} holds several pools ({names})", "add --opt thinpool=NAME")
+    raise InvalidInput(f"volume group {vg!r} contains several pools ({names})", "add --opt thinpool=NAME")
 
 
 def _check_matches_origin(origin: Volume, options: CreateOptions, inventory: Inventory) -> None:
     """Raise ``InvalidInput`` when an option given with ``snapshot`` differs from the origin.
 
     A thin snapshot has its origin's size, pool, filesystem and key, so
-    these options can only repeat them; the options existing scripts pass
-    along keep working when they do.
+    these options can only repeat them. Scripts that pass them along with
+    ``snapshot`` keep working when they match.
     """
     differences = []
     if options.pool is not None and options.pool != origin.lv.pool:

@@ -23,7 +23,6 @@ from lvmvol.errors import Conflict, InvalidInput
 
 log = logging.getLogger("lvmvol.docker")
 
-DEFAULT_SOCKET = "/run/docker/plugins/lvmvol.sock"
 CONTENT_TYPE = "application/vnd.docker.plugins.v1+json"
 # The first file descriptor systemd passes (SD_LISTEN_FDS_START in sd-daemon.h).
 LISTEN_FDS_START = 3
@@ -107,7 +106,8 @@ def systemd_listener() -> socket.socket | None:
         return None
     for variable in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
         os.environ.pop(variable, None)
-    if int(count) < 1:
+    if not count.isdigit() or int(count) < 1:
+        log.warning("ignoring LISTEN_FDS=%r: it names no socket", count)
         return None
     if int(count) > 1:
         log.warning("systemd passed %s sockets; using the first (fd %d)", count, LISTEN_FDS_START)
