@@ -104,6 +104,7 @@ def _configure_logging(verbose: bool, debug: bool, dry_run: bool) -> None:
         "activate": "lvmvol.cli.boot:activate",
         "install-units": "lvmvol.cli.boot:install_units",
         "check": "lvmvol.cli.check:check",
+        "docker": "lvmvol.cli.docker:docker",
     },
 )
 @click.option(

@@ -53,10 +53,13 @@ def activate(click_ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def install_units(click_ctx: click.Context, directory: str, as_json: bool) -> None:
-    """Write lvmvol's systemd units (lvmvol-activate.service) and print their paths.
+    """Write lvmvol's systemd units and print their paths.
 
-    systemd reads them only after 'systemctl daemon-reload'; 'systemctl
-    enable lvmvol-activate.service' makes it run at boot.
+    The units are lvmvol-activate.service, and lvmvol-docker.socket with
+    lvmvol-docker.service for the Docker volume plugin. systemd reads them
+    only after 'systemctl daemon-reload'; 'systemctl enable
+    lvmvol-activate.service' makes it run at boot, and 'systemctl enable
+    --now lvmvol-docker.socket' serves Docker.
     """
     outcome = units.install_units(operation_context(click_ctx), directory)
     report(outcome, as_json, "install-units", line="\n".join(outcome.details["units"]))

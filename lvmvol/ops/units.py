@@ -9,11 +9,11 @@ from importlib import resources
 from lvmvol.errors import NotFound
 from lvmvol.ops.context import Context, Outcome
 
-UNIT_NAMES = ("lvmvol-activate.service",)
+UNIT_NAMES = ("lvmvol-activate.service", "lvmvol-docker.socket", "lvmvol-docker.service")
 DEFAULT_UNIT_DIR = "/etc/systemd/system"
-# The ExecStart line of the shipped unit; it names the path the README's
-# install steps link lvmvol to.
-SHIPPED_EXEC_START = "ExecStart=/usr/local/sbin/lvmvol activate"
+# The start of the ExecStart lines of the shipped units; they name the path
+# the README's install steps link lvmvol to.
+SHIPPED_EXEC_START = "ExecStart=/usr/local/sbin/lvmvol "
 
 
 def unit_text(name: str, python: str | None = None) -> str:
@@ -24,7 +24,7 @@ def unit_text(name: str, python: str | None = None) -> str:
     """
     text = (resources.files("lvmvol") / "data" / name).read_text(encoding="utf-8")
     python = python or sys.executable
-    return text.replace(SHIPPED_EXEC_START, f"ExecStart={python} -m lvmvol activate")
+    return text.replace(SHIPPED_EXEC_START, f"ExecStart={python} -m lvmvol ")
 
 
 def install_units(ctx: Context, directory: str = DEFAULT_UNIT_DIR) -> Outcome:
