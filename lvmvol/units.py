@@ -80,9 +80,13 @@ def parse_size(text: str, option: str = "--size") -> int:
 def parse_size_change(text: str, option: str = "--size") -> tuple[int, bool]:
     """Parse ``SIZE`` or ``+SIZE``; return (bytes, True when the size is added to the current one)."""
     stripped = text.strip()
-    if stripped.startswith("+"):
+    if not stripped.startswith("+"):
+        return parse_size(stripped, option), False
+    try:
         return parse_size(stripped[1:], option), True
-    return parse_size(stripped, option), False
+    except InvalidInput as error:
+        # Name what the user typed, "+10", not the part after the sign.
+        raise InvalidInput(error.message.replace(repr(stripped[1:]), repr(text), 1), error.hint) from None
 
 
 def parse_percent(text: str, option: str = "--size") -> float | None:
