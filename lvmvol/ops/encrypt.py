@@ -30,7 +30,7 @@ from lvmvol import crypt, devices, lvm, tags
 from lvmvol.crypt import Key, ProgressCallback
 from lvmvol.errors import CommandError, CommandTimeout, Conflict
 from lvmvol.names import crypt_mapping_name
-from lvmvol.ops.context import Context, Outcome
+from lvmvol.ops.context import Context, Outcome, before_step
 from lvmvol.ops.encryption import encryption_tags, generate_key, recorded_key
 from lvmvol.ops.inventory import Inventory, Volume, read_inventory
 from lvmvol.ops.mounting import ensure_active
@@ -43,6 +43,12 @@ from lvmvol.units import format_size, round_up
 WORK_ROOT = "/run/lvmvol"
 # The tags that exist only while an encryption is unfinished.
 _INTENT_TAG_PREFIXES = (f"{tags.PREFIX}{tags.ENCRYPTING}=", f"{tags.PREFIX}{tags.ENCRYPT_HEAD}=")
+
+# Named steps for the test-only fault hook (``before_step``), in order; a
+# resumed encryption skips "mark". A kill while cryptsetup runs is tested
+# on its own, because cryptsetup is then cut off part way.
+OPERATION = "encrypt"
+STEPS = ("mark", "grow", "reencrypt", "finish")
 
 
 def encrypt_volume(
@@ -91,16 +97,20 @@ def encrypt_volume(
             head = devices.checksum_start(device, crypt.LUKS2_HEADER_BYTES)
             added_tags.append(tags.setting_tag(tags.ENCRYPT_HEAD, head))
         added_tags += encryption_tags(key, allow_discards)
+        before_step(OPERATION, "mark")
         lvm.change_tags(ctx.runner, volume.vg, volume.name, add=added_tags, remove=[])
 
     target_size = original_size + growth
+    before_step(OPERATION, "grow")
     _grow(ctx, volume, original_size, target_size)
+    before_step(OPERATION, "reencrypt")
     started_fresh = _run_cryptsetup(ctx, volume, device, key, on_progress, added_tags)
     _check_finished(ctx, volume, device)
 
     intent_tags = [
         tag for tag in volume.lv.tags + added_tags if tag.startswith(_INTENT_TAG_PREFIXES)
     ]
+    before_step(OPERATION, "finish")
     lvm.change_tags(ctx.runner, volume.vg, volume.name, add=[], remove=list(dict.fromkeys(intent_tags)))
     details.update(
         {

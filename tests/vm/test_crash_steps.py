@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lvmvol.ops import pools, removal, snapshots, volumes
+from lvmvol.ops import encrypt, pools, removal, snapshots, volumes
 
 from .helpers import lvm_json, run_command
 from .lifecycle_fixtures import loop_devices_of
@@ -65,6 +65,7 @@ def test_steps_named_in_order():
     assert snapshots.STEPS == ("freeze", "lvcreate", "activate")
     assert removal.STEPS == ("unmount", "close", "erase", "key", "lvremove")
     assert pools.STEPS == ("file", "attach", "wipe", "pvcreate", "vgcreate", "lvcreate", "monitor")
+    assert encrypt.STEPS == ("mark", "grow", "reencrypt", "finish")
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "luks"])
@@ -125,6 +126,32 @@ def test_snapshot_killed_at_each_step(thin_pool, lvmvol, tmp_path, mount_root, e
         lvmvol("volume", "umount", name)
     lvmvol("volume", "umount", "origin")
     assert crypt_mappings(thin_pool.vg) == []
+
+
+def test_encrypt_killed_at_each_step(thin_pool, lvmvol, key_dir, mount_root):
+    for number, step in enumerate(encrypt.STEPS):
+        name = f"e{number}"
+        lvmvol("volume", "create", name, "--size", "32M")
+        mountpoint = lvmvol("volume", "mount", name).stdout.strip()
+        content = os.urandom(4 * MiB)
+        with open(os.path.join(mountpoint, "data"), "wb") as handle:
+            handle.write(content)
+        lvmvol("volume", "umount", name)
+
+        kill_before(lvmvol, f"encrypt:{step}", "volume", "encrypt", name)
+        lvmvol("volume", "encrypt", name)
+
+        tags = lvmvol_tags(thin_pool.vg, name)
+        assert "lvmvol.crypt=luks2" in tags, step
+        assert not any(tag.startswith(("lvmvol.encrypting", "lvmvol.encrypthead")) for tag in tags), step
+        assert key_files(key_dir) == [f"luks-{thin_pool.vg}-{name}.key"], step
+        mountpoint = lvmvol("volume", "mount", name).stdout.strip()
+        with open(os.path.join(mountpoint, "data"), "rb") as handle:
+            assert handle.read() == content, step
+        lvmvol("volume", "umount", name)
+        lvmvol("volume", "rm", name)
+        assert crypt_mappings(thin_pool.vg) == [], step
+        assert key_files(key_dir) == [], step
 
 
 def test_rm_killed_at_each_step(thin_pool, lvmvol, key_dir, mount_root):
