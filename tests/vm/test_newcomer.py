@@ -1,8 +1,8 @@
 """The README's "First commands" and the user guide, run as a new user would type them.
 
 The test takes every ```sh block from the README's "First commands"
-section and from docs/guide.md, in order, and runs each with bash. Only
-paths that must stay inside the test's scratch directory are rewritten: the
+section and from docs/guide.md, in order, and runs each with bash. It
+rewrites only the paths that must stay inside its scratch directory: the
 pool's backing file, the key directory on its RAM disk, the mount root
 (through a config file in LVMVOL_CONFIG) and the extra mountpoints under
 /mnt, which is read-only in the VM. A block that exits non-zero fails the
