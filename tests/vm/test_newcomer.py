@@ -60,7 +60,9 @@ def test_readme_and_guide_commands_run(vm_scratch: Path, tmp_path: Path, unique_
     }
     blocks = shell_blocks(readme_first_commands()) + shell_blocks((REPOSITORY / "docs" / "guide.md").read_text())
     assert len(blocks) >= 10, "the README's First commands or the guide lost their sh blocks"
-    environment = {"LVMVOL_CONFIG": str(config)}
+    # The lvmvol script on PATH may belong to another checkout that shares the
+    # virtualenv, so the blocks get this checkout's package first.
+    environment = {"LVMVOL_CONFIG": str(config), "PYTHONPATH": str(REPOSITORY)}
 
     try:
         for number, block in enumerate(blocks, start=1):
