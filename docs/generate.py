@@ -54,6 +54,17 @@ def walk(command: click.Command, path: str, parent: click.Context | None = None)
     return docs
 
 
+# The heading of the paragraph of example command lines in each command's help.
+EXAMPLE_HEADING = "Example:"
+
+
+def split_example(help_text: str) -> tuple[str, list[str]]:
+    """Split a command's help into its prose and the command lines of its "Example:" paragraph."""
+    prose, heading, example = help_text.partition(EXAMPLE_HEADING)
+    lines = [line.strip() for line in example.splitlines() if line.strip()]
+    return prose.strip(), lines
+
+
 def render_markdown(docs: list[CommandDoc]) -> str:
     lines = [
         "# Command reference",
@@ -65,8 +76,11 @@ def render_markdown(docs: list[CommandDoc]) -> str:
     ]
     for doc in docs:
         lines += [f"## `{doc.path}`", "", "```", doc.usage, "```", ""]
-        if doc.help:
-            lines += [doc.help, ""]
+        prose, example = split_example(doc.help)
+        if prose:
+            lines += [prose, ""]
+        if example:
+            lines += [EXAMPLE_HEADING, "", "```console", *example, "```", ""]
         if doc.options:
             lines += ["| option | meaning |", "|---|---|"]
             for names, text in doc.options:
@@ -97,7 +111,11 @@ def render_man(docs: list[CommandDoc]) -> str:
         ".SH SYNOPSIS",
         f".B {_roff(root.usage)}",
         ".SH DESCRIPTION",
-        _roff(root.help),
+        _roff(split_example(root.help)[0]),
+        ".SH EXAMPLES",
+        ".nf",
+        *(_roff(line) for line in split_example(root.help)[1]),
+        ".fi",
         ".SH GLOBAL OPTIONS",
     ]
     for names, text in root.options:
@@ -105,9 +123,12 @@ def render_man(docs: list[CommandDoc]) -> str:
     lines.append(".SH COMMANDS")
     for doc in docs[1:]:
         lines += [".SS " + _roff(doc.path), f".B {_roff(doc.usage)}", ".PP"]
-        if doc.help:
-            for paragraph in doc.help.split("\n\n"):
+        prose, example = split_example(doc.help)
+        if prose:
+            for paragraph in prose.split("\n\n"):
                 lines += [_roff(" ".join(paragraph.split())), ".PP"]
+        if example:
+            lines += [EXAMPLE_HEADING, ".nf", *(_roff(line) for line in example), ".fi", ".PP"]
         for names, text in doc.options:
             lines += [".TP", f".B {_roff(names)}", _roff(" ".join(text.split()))]
     lines += [

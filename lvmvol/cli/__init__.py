@@ -124,7 +124,14 @@ def _configure_logging(verbose: bool, debug: bool, dry_run: bool) -> None:
 @click.version_option(__version__, "--version", prog_name="lvmvol")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool, dry_run: bool) -> None:
-    """Manage data volumes on LVM thin pools: thin volumes, snapshots, mounts."""
+    """Manage data volumes on LVM thin pools: thin volumes, snapshots, mounts.
+
+    \b
+    Example:
+      $ lvmvol pool init /dev/sdb
+      $ lvmvol volume create db --size 10G
+      $ lvmvol volume mount db
+    """
     _configure_logging(verbose, debug, dry_run)
     ctx.ensure_object(dict)
     ctx.obj.update(config_path=config_path, debug=debug, dry_run=dry_run)

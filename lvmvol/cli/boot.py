@@ -20,6 +20,10 @@ def activate(click_ctx: click.Context, as_json: bool) -> None:
     (opening encrypted ones with their recorded key files). Other encrypted
     volumes stay closed. Exits 8 when something did not come back; the rest
     is brought back anyway.
+
+    \b
+    Example:
+      $ lvmvol activate
     """
     from lvmvol.ops import activation
 
@@ -60,6 +64,11 @@ def install_units(click_ctx: click.Context, directory: str, as_json: bool) -> No
     only after 'systemctl daemon-reload'; 'systemctl enable
     lvmvol-activate.service' makes it run at boot, and 'systemctl enable
     --now lvmvol-docker.socket' serves Docker.
+
+    \b
+    Example:
+      $ lvmvol install-units
+      $ systemctl daemon-reload && systemctl enable lvmvol-activate.service
     """
     outcome = units.install_units(operation_context(click_ctx), directory)
     report(outcome, as_json, "install-units", line="\n".join(outcome.details["units"]))

@@ -19,6 +19,12 @@ def check(click_ctx: click.Context, repair: bool, assume_yes: bool, as_json: boo
     Exits 0 when nothing is wrong, 8 when problems remain. With --repair,
     each problem's repair is listed, then carried out after confirmation;
     problems that need a decision are only listed, with what to do.
+    In JSON, "changed" is true when a repair was carried out.
+
+    \b
+    Example:
+      $ lvmvol check
+      $ lvmvol check --repair --yes
     """
     from lvmvol.ops import check as check_ops
 
@@ -52,6 +58,7 @@ def check(click_ctx: click.Context, repair: bool, assume_yes: bool, as_json: boo
     if as_json:
         print_json(
             {
+                "changed": any(error is None for error in results.values()),
                 "problems": [
                     {
                         **problem.to_dict(),

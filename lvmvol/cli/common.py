@@ -17,6 +17,44 @@ from lvmvol.runner import Runner
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
+# Output formats of the listing commands: a table for people, JSON, or one
+# name a line for shell loops.
+OUTPUT_FORMATS = ("table", "json", "name")
+
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Choice(OUTPUT_FORMATS),
+    default=None,
+    help="Output format: table (default), json (same as --json) or name (one name a line, for scripts).",
+)
+
+
+def output_format(output: str | None, as_json: bool) -> str:
+    """Return the output format that ``-o/--output`` and ``--json`` select; raise when they disagree."""
+    if as_json and output not in (None, "json"):
+        raise InvalidInput(f"--json and --output {output} exclude each other", "pass one of them")
+    if as_json:
+        return "json"
+    return output or "table"
+
+
+def unique_names(items: list) -> list[str]:
+    """Return each pool's or volume's NAME, or VG/NAME where the same NAME is in several volume groups.
+
+    Every name returned is one the commands accept as it is.
+    """
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.name] = counts.get(item.name, 0) + 1
+    return [item.name if counts[item.name] == 1 else item.full_name for item in items]
+
+
+def print_names(items: list) -> None:
+    """Print one name a line (``-o name``), plain on a terminal too."""
+    for name in unique_names(items):
+        click.echo(name)
+
 
 class ReadOnlyCommand(click.Command):
     """A command that only reads: it runs without root where lvm2 allows, and never waits for the lock.

@@ -14,7 +14,13 @@ from lvmvol.docker import DEFAULT_SOCKET, DEFAULT_STATE_DIR
 
 @click.group()
 def docker() -> None:
-    """Serve lvmvol volumes to Docker as the volume driver 'lvmvol'."""
+    """Serve lvmvol volumes to Docker as the volume driver 'lvmvol'.
+
+    \b
+    Example:
+      $ lvmvol docker serve
+      $ docker volume create --driver lvmvol --opt size=100M pgdata
+    """
 
 
 @docker.command("serve", cls=ReadOnlyCommand)
@@ -43,6 +49,11 @@ def serve(click_ctx: click.Context, socket_path: str, state_dir: str) -> None:
     mounted it has unmounted it. Each request that changes the system
     takes the command lock while it runs, so the server runs as root.
     Every request is logged on stderr.
+
+    \b
+    Example:
+      $ lvmvol docker serve --socket /run/docker/plugins/lvmvol.sock
+      $ docker volume create --driver lvmvol --opt size=100M --opt crypt=luks --opt keyfile=/run/keys/db.key db
     """
     from lvmvol.docker.mount_ids import MountIds
     from lvmvol.docker.plugin import VolumePlugin

@@ -4,18 +4,35 @@ from __future__ import annotations
 
 import click
 
-from lvmvol.cli.common import ReadOnlyCommand, confirmer, json_option, operation_context, print_json, report
+from lvmvol.cli.common import (
+    ReadOnlyCommand,
+    confirmer,
+    json_option,
+    operation_context,
+    output_format,
+    output_option,
+    print_json,
+    print_names,
+    report,
+)
+from lvmvol.cli.completion import complete_free_device, complete_pool
 from lvmvol.errors import InvalidInput
 from lvmvol.units import parse_size, parse_size_change
 
 
 @click.group()
 def pool() -> None:
-    """Create, list and remove thin pools."""
+    """Create, list, grow and remove thin pools.
+
+    \b
+    Example:
+      $ lvmvol pool init /dev/sdb
+      $ lvmvol pool ls
+    """
 
 
 @pool.command("init")
-@click.argument("devices", nargs=-1, metavar="DEVICE...")
+@click.argument("devices", nargs=-1, metavar="DEVICE...", shell_complete=complete_free_device)
 @click.option("--file", "file_path", type=click.Path(dir_okay=False), help="Back the pool with this sparse file, attached as a loop device, instead of DEVICE.")
 @click.option("--file-size", help="Size of the --file, such as 10G (binary) or 10GB (decimal).")
 @click.option("--vg", help="Volume group to create or reuse (default: vg in the config file, else 'lvmvol').")
@@ -41,11 +58,13 @@ def init(
 
     Running the same command again changes nothing. With another --name it
     adds a second thin pool to the same volume group.
+
+    \b
+    Example:
+      $ lvmvol pool init /dev/sdb
+      $ lvmvol pool init --file /var/lib/lvmvol-pool.img --file-size 20G
     """
     from lvmvol.ops import pools
-
-    from lvmvol.ops import pools
-    from lvmvol.units import parse_size
 
     request = pools.PoolSize.parse(size)
     if file_path and devices:
@@ -74,8 +93,8 @@ def init(
 
 
 @pool.command("extend")
-@click.argument("pool_spec", metavar="POOL")
-@click.argument("devices", nargs=-1, metavar="[DEVICE...]")
+@click.argument("pool_spec", metavar="POOL", shell_complete=complete_pool)
+@click.argument("devices", nargs=-1, metavar="[DEVICE...]", shell_complete=complete_free_device)
 @click.option("--size", help="New data size of the pool, such as 50G, or +SIZE to add. Default: all free space of the volume group.")
 @click.option("--force", is_flag=True, help="Wipe existing signatures (filesystem, partition table) on the devices.")
 @click.option("-y", "--yes", "assume_yes", is_flag=True, help="Do not ask for confirmation (with --force).")
@@ -95,6 +114,11 @@ def extend(
     A loop-backed pool grows its backing file instead, by what --size needs.
     The pool's metadata grows with its data. Devices get the same checks as
     in 'pool init'.
+
+    \b
+    Example:
+      $ lvmvol pool extend lvmvol/pool /dev/sdc
+      $ lvmvol pool extend pool --size +10G
     """
     from lvmvol.ops import pool_extend
 
@@ -106,18 +130,29 @@ def extend(
 
 
 @pool.command("ls", cls=ReadOnlyCommand)
+@output_option
 @json_option
 @click.pass_context
-def list_pools(click_ctx: click.Context, as_json: bool) -> None:
-    """List the thin pools lvmvol manages, with how full they are."""
+def list_pools(click_ctx: click.Context, output: str | None, as_json: bool) -> None:
+    """List the thin pools lvmvol manages, with how full they are.
+
+    \b
+    Example:
+      $ lvmvol pool ls
+      $ lvmvol pool ls -o name
+    """
     from lvmvol.cli.render import pool_table
     from lvmvol.ops import pool_health
     from lvmvol.ops.inventory import read_inventory
 
+    output = output_format(output, as_json)
     ctx = operation_context(click_ctx)
     inventory = read_inventory(ctx)
+    if output == "name":
+        print_names(inventory.pools)
+        return
     health = pool_health.pool_health(ctx, inventory.pools)
-    if as_json:
+    if output == "json":
         print_json([{**pool.to_dict(), **state.to_dict()} for pool, state in zip(inventory.pools, health)])
         return
     pool_table(inventory.pools, health)
@@ -127,7 +162,7 @@ def list_pools(click_ctx: click.Context, as_json: bool) -> None:
 
 
 @pool.command("rm")
-@click.argument("pool_spec", metavar="POOL")
+@click.argument("pool_spec", metavar="POOL", shell_complete=complete_pool)
 @click.option("--force", is_flag=True, help="Also remove the volumes and snapshots in the pool, unmounting them first.")
 @click.option("-y", "--yes", "assume_yes", is_flag=True, help="Do not ask for confirmation (with --force).")
 @json_option
@@ -137,6 +172,10 @@ def remove(click_ctx: click.Context, pool_spec: str, force: bool, assume_yes: bo
 
     When the pool was the last LV of a volume group that 'pool init'
     created, the volume group, its PV labels and its loop-backed file go too.
+
+    \b
+    Example:
+      $ lvmvol pool rm lvmvol/pool
     """
     from lvmvol.ops import pool_removal
 

@@ -1,8 +1,13 @@
-"""A progress bar on stderr for long operations such as in-place encryption."""
+"""Progress on stderr for slow steps: a bar for in-place encryption, a spinner for the others.
+
+Both show only when stderr is a terminal, so scripts and logs never get
+their control sequences.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from typing import TYPE_CHECKING, Iterator
 
@@ -55,3 +60,22 @@ def progress_bar(description: str) -> Iterator[ProgressCallback | None]:
             bar.update(task, total=progress.total_bytes, completed=progress.done_bytes)
 
         yield update
+
+
+@contextlib.contextmanager
+def status_spinner(description: str) -> Iterator[None]:
+    """Show a rich spinner with ``description`` on stderr while the block runs.
+
+    Nothing is drawn when stderr is no terminal, or when --verbose or
+    --debug log each command to stderr, because the log lines would break
+    the spinner's line. The block must not prompt: a question would be
+    drawn over by the spinner.
+    """
+    if not sys.stderr.isatty() or logging.getLogger("lvmvol").isEnabledFor(logging.INFO):
+        yield
+        return
+
+    from rich.console import Console
+
+    with Console(stderr=True).status(description):
+        yield

@@ -42,6 +42,17 @@ def _pool_warning(pool: Pool) -> str:
     return ", ".join(pool.usage_past_threshold()) or "-"
 
 
+def _percent_cell(value: float | None, threshold: float):
+    """Return a percentage for a table cell, in the warning colour at or past ``threshold``.
+
+    rich drops the colour when stdout is no terminal or NO_COLOR is set.
+    """
+    from rich.text import Text
+
+    past = value is not None and value >= threshold
+    return Text(_percent(value), style="bold yellow" if past else "")
+
+
 def pool_table(pools: list[Pool], health: list[PoolHealth]) -> None:
     table = _table(
         "POOL", "VG", "SIZE", "DATA%", "META%", "COMMITTED", "VOLUMES", "VG FREE", "MONITOR", "AUTOEXTEND", "WARNING"
@@ -51,8 +62,8 @@ def pool_table(pools: list[Pool], health: list[PoolHealth]) -> None:
             pool.name,
             pool.vg,
             format_size(pool.lv.size),
-            _percent(pool.lv.data_percent),
-            _percent(pool.lv.metadata_percent),
+            _percent_cell(pool.lv.data_percent, pool.data_threshold),
+            _percent_cell(pool.lv.metadata_percent, pool.metadata_threshold),
             f"{pool.committed_ratio:.2f}x",
             str(pool.volume_count),
             format_size(pool.lv.vg_free),

@@ -11,10 +11,12 @@ from lvmvol.cli.common import ReadOnlyCommand, json_option, operation_context, p
 @json_option
 @click.pass_context
 def tree(click_ctx: click.Context, as_json: bool) -> None:
-    """Show pools, volumes and snapshots as a tree, like lsblk."""
-    from lvmvol.cli.render import inventory_tree
-    from lvmvol.ops.inventory import read_inventory
+    """Show pools, volumes and snapshots as a tree, like lsblk.
 
+    \b
+    Example:
+      $ lvmvol tree
+    """
     from lvmvol.cli.render import inventory_tree
     from lvmvol.ops.inventory import read_inventory
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import click
 
-from lvmvol.cli.common import ReadOnlyCommand, confirmer, json_option, operation_context, print_json, report
+from lvmvol.cli.common import (
+    ReadOnlyCommand,
+    confirmer,
+    json_option,
+    operation_context,
+    output_format,
+    output_option,
+    print_json,
+    print_names,
+    report,
+)
+from lvmvol.cli.completion import complete_pool, complete_snapshot, complete_volume
 from lvmvol.config import FILESYSTEMS
 from lvmvol.errors import InvalidInput
 from lvmvol.cli.keys import key_options, new_key_options, read_key, read_rekey_keys
@@ -20,7 +31,11 @@ def persist_option(help_text: str):
 
 
 pool_option = click.option(
-    "--pool", "pool_spec", metavar="POOL", help="Thin pool as VG/NAME or NAME (default: the configured or only pool)."
+    "--pool",
+    "pool_spec",
+    metavar="POOL",
+    shell_complete=complete_pool,
+    help="Thin pool as VG/NAME or NAME (default: the configured or only pool)."
 )
 allow_overcommit_option = click.option(
     "--allow-overcommit",
@@ -32,7 +47,13 @@ allow_overcommit_option = click.option(
 
 @click.group()
 def volume() -> None:
-    """Create, list, mount and remove thin volumes."""
+    """Create, list, mount and remove thin volumes.
+
+    \b
+    Example:
+      $ lvmvol volume create db --size 10G
+      $ lvmvol volume mount db
+    """
 
 
 @volume.command("create")
@@ -59,57 +80,70 @@ def create(
     allow_overcommit: bool,
     as_json: bool,
 ) -> None:
-    """Create a thin volume NAME (a generated name when omitted) and print its name."""
-    from lvmvol.ops import volumes
+    """Create a thin volume NAME (a generated name when omitted) and print its name.
 
+    \b
+    Example:
+      $ lvmvol volume create db --size 10G
+      $ lvmvol volume create vault --size 1G --luks
+    """
+    from lvmvol.cli.progress import status_spinner
     from lvmvol.ops import volumes
-    from lvmvol.units import parse_size
 
     size_bytes = parse_size(size)
     key = read_key(key_file, passphrase, passphrase_stdin, confirm=True)
     ctx = operation_context(click_ctx)
-    outcome = volumes.create_volume(
-        ctx,
-        name,
-        size_bytes,
-        pool_spec,
-        filesystem,
-        encrypt=luks or key is not None,
-        key=key,
-        allow_discards=allow_discards,
-        allow_overcommit=allow_overcommit,
-    )
+    with status_spinner(f"creating {name or 'volume'}"):
+        outcome = volumes.create_volume(
+            ctx,
+            name,
+            size_bytes,
+            pool_spec,
+            filesystem,
+            encrypt=luks or key is not None,
+            key=key,
+            allow_discards=allow_discards,
+            allow_overcommit=allow_overcommit,
+        )
     report(outcome, as_json, "volume")
 
 
 @volume.command("ls", cls=ReadOnlyCommand)
+@output_option
 @json_option
 @click.pass_context
-def list_volumes(click_ctx: click.Context, as_json: bool) -> None:
-    """List volumes and snapshots with size, origin, activation and mountpoint."""
+def list_volumes(click_ctx: click.Context, output: str | None, as_json: bool) -> None:
+    """List volumes and snapshots with size, origin, activation and mountpoint.
+
+    \b
+    Example:
+      $ lvmvol volume ls
+      $ for name in $(lvmvol volume ls -o name); do lvmvol volume show "$name"; done
+    """
     from lvmvol.cli.render import volume_table
     from lvmvol.ops.inventory import read_inventory
 
-    from lvmvol.ops.inventory import read_inventory
-
+    output = output_format(output, as_json)
     inventory = read_inventory(operation_context(click_ctx))
-    if as_json:
+    if output == "json":
         print_json([volume.to_dict() for volume in inventory.volumes])
-        return
-    from lvmvol.cli.render import volume_table
-
-    volume_table(inventory.volumes)
+    elif output == "name":
+        print_names(inventory.volumes)
+    else:
+        volume_table(inventory.volumes)
 
 
 @volume.command("show", cls=ReadOnlyCommand)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_volume)
 @json_option
 @click.pass_context
 def show(click_ctx: click.Context, name: str, as_json: bool) -> None:
-    """Show one volume or snapshot."""
-    from lvmvol.cli.render import volume_details
-    from lvmvol.ops.inventory import read_inventory
+    """Show one volume or snapshot.
 
+    \b
+    Example:
+      $ lvmvol volume show db --json
+    """
     from lvmvol.cli.render import volume_details
     from lvmvol.ops.inventory import read_inventory
 
@@ -124,7 +158,7 @@ def show(click_ctx: click.Context, name: str, as_json: bool) -> None:
 
 
 @volume.command("mount")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_volume)
 @click.argument("mountpoint", required=False, type=click.Path(file_okay=False))
 @click.option("--read-only", is_flag=True, help="Mount read-only (the default for snapshots).")
 @click.option("--read-write", is_flag=True, help="Mount read-write (the default for volumes that are not snapshots).")
@@ -159,6 +193,10 @@ def mount(
     an empty directory, not a symbolic link, with nothing mounted on it. An
     encrypted volume's dm-crypt mapping is opened first with its recorded key
     file, or with the key given here.
+
+    \b
+    Example:
+      $ lvmvol volume mount db /srv/db --persist
     """
     from lvmvol.ops import mounting
     from lvmvol.ops import persistence
@@ -183,7 +221,7 @@ def mount(
 
 
 @volume.command("umount")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_volume)
 @click.option(
     "--lazy",
     is_flag=True,
@@ -196,6 +234,10 @@ def umount(click_ctx: click.Context, name: str, lazy: bool, persist: bool, as_js
     """Unmount volume NAME wherever it is mounted, and close its dm-crypt mapping.
 
     A busy filesystem is left mounted, and the error names the processes that use it.
+
+    \b
+    Example:
+      $ lvmvol volume umount db
     """
     from lvmvol.ops import mounting
     from lvmvol.ops import persistence
@@ -217,7 +259,7 @@ def umount(click_ctx: click.Context, name: str, lazy: bool, persist: bool, as_js
 
 
 @volume.command("restore")
-@click.argument("snapshot")
+@click.argument("snapshot", shell_complete=complete_snapshot)
 @click.option(
     "--keep-snapshot",
     is_flag=True,
@@ -231,15 +273,23 @@ def restore(click_ctx: click.Context, snapshot: str, keep_snapshot: bool, as_jso
     The origin and the snapshot must be unmounted and unused. The snapshot is
     consumed unless --keep-snapshot. An interrupted restore finishes when the
     same command runs again.
+
+    \b
+    Example:
+      $ lvmvol volume umount db
+      $ lvmvol volume restore db-before-upgrade
     """
+    from lvmvol.cli.progress import status_spinner
     from lvmvol.ops import restore as restore_ops
 
-    outcome = restore_ops.restore_volume(operation_context(click_ctx), snapshot, keep_snapshot)
+    ctx = operation_context(click_ctx)
+    with status_spinner(f"restoring from {snapshot}"):
+        outcome = restore_ops.restore_volume(ctx, snapshot, keep_snapshot)
     report(outcome, as_json, "volume")
 
 
 @volume.command("resize")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_volume)
 @click.option("--size", required=True, help="New virtual size, such as 20G, or +SIZE to add to the current size.")
 @allow_overcommit_option
 @key_options(create=False, discards=False)
@@ -261,17 +311,24 @@ def resize(
     private directory while its filesystem grows. Each layer's size is
     checked afterwards. Shrinking is refused. An encrypted volume needs its
     key: the recorded key file, unless a key option gives it.
+
+    \b
+    Example:
+      $ lvmvol volume resize db --size +5G
     """
+    from lvmvol.cli.progress import status_spinner
     from lvmvol.ops import resize as resize_ops
 
     amount, relative = parse_size_change(size)
     key = read_key(key_file, passphrase, passphrase_stdin, confirm=False)
-    outcome = resize_ops.resize_volume(operation_context(click_ctx), name, amount, relative, key, allow_overcommit)
+    ctx = operation_context(click_ctx)
+    with status_spinner(f"resizing {name}"):
+        outcome = resize_ops.resize_volume(ctx, name, amount, relative, key, allow_overcommit)
     report(outcome, as_json, "volume")
 
 
 @volume.command("rm")
-@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...", shell_complete=complete_volume)
 @click.option("--force", is_flag=True, help="Unmount volumes that are mounted, then remove them.")
 @click.option("-y", "--yes", "assume_yes", is_flag=True, help="Do not ask for confirmation (with --force).")
 @json_option
@@ -280,9 +337,12 @@ def remove(click_ctx: click.Context, names: tuple[str, ...], force: bool, assume
     """Remove volumes or snapshots. A volume in use is refused unless --force.
 
     An encrypted volume's LUKS key slots are erased before the LV is removed.
-    """
-    from lvmvol.ops import removal
 
+    \b
+    Example:
+      $ lvmvol volume rm scratch
+      $ lvmvol volume rm db --force --yes
+    """
     from lvmvol.ops import removal
 
     outcomes = removal.remove_volumes(operation_context(click_ctx), list(names), force, confirmer(assume_yes))
@@ -294,7 +354,7 @@ def remove(click_ctx: click.Context, names: tuple[str, ...], force: bool, assume
 
 
 @volume.command("encrypt")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_volume)
 @key_options(create=True)
 @json_option
 @click.pass_context
@@ -313,10 +373,12 @@ def encrypt(
     the filesystem keeps its size. Without a key option, a random key file
     is generated in key_dir. An interrupted encryption resumes when the same
     command runs again; a progress bar shows on a terminal.
-    """
-    from lvmvol.cli.progress import progress_bar
-    from lvmvol.ops import encrypt as encrypt_ops
 
+    \b
+    Example:
+      $ lvmvol volume umount db
+      $ lvmvol volume encrypt db --key-file /run/keys/db.key
+    """
     from lvmvol.cli.progress import progress_bar
     from lvmvol.ops import encrypt as encrypt_ops
 
@@ -332,7 +394,7 @@ def encrypt(
 
 
 @volume.command("rekey")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_volume)
 @new_key_options
 @key_options(create=False, discards=False)
 @json_option
@@ -354,9 +416,11 @@ def rekey(
     new key is recorded with the volume. The current key is the recorded
     key file unless a key option names it. Snapshots keep the key they were
     taken with.
-    """
-    from lvmvol.ops import rekey as rekey_ops
 
+    \b
+    Example:
+      $ lvmvol volume rekey db --new-key-file /run/keys/db-2.key
+    """
     from lvmvol.ops import rekey as rekey_ops
 
     new_key, current_key = read_rekey_keys(
@@ -367,7 +431,7 @@ def rekey(
 
 
 @click.command()
-@click.argument("source")
+@click.argument("source", shell_complete=complete_volume)
 @click.argument("name", required=False)
 @click.option("--read-only", is_flag=True, help="Make the snapshot's LV read-only, so nothing can write to it.")
 @allow_overcommit_option
@@ -385,6 +449,10 @@ def snapshot_command(
 
     A mounted filesystem on SOURCE is frozen for the instant of the
     snapshot, so the snapshot's filesystem is clean.
+
+    \b
+    Example:
+      $ lvmvol snapshot db db-before-upgrade --read-only
     """
     from lvmvol.ops import snapshots
 
