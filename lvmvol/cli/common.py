@@ -10,7 +10,7 @@ from typing import Callable
 import click
 
 from lvmvol.config import Config, load_config
-from lvmvol.errors import InvalidInput, NotPermitted
+from lvmvol.errors import Conflict, InvalidInput, NotPermitted
 from lvmvol.lock import CommandLock
 from lvmvol.ops.context import Context, Outcome
 from lvmvol.runner import Runner
@@ -147,15 +147,16 @@ def confirmer(assume_yes: bool) -> Callable[[str], bool]:
     """Return the confirmation callback for operations.
 
     ``--yes`` agrees to everything. Otherwise the question is asked on a
-    terminal. Without one, ``InvalidInput`` is raised before anything
-    changes, so a script learns in one line that it must pass --yes.
+    terminal. Without one, ``Conflict`` is raised before anything changes
+    (exit 4, as for a declined question), so a script learns in one line
+    that it must pass --yes.
     """
 
     def confirm(question: str) -> bool:
         if assume_yes:
             return True
         if not sys.stdin.isatty():
-            raise InvalidInput(
+            raise Conflict(
                 f"confirmation required, and no terminal to ask: {question}", "pass --yes to confirm"
             )
         return click.confirm(question, default=False, err=True)

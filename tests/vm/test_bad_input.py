@@ -119,7 +119,7 @@ def cases(land: dict) -> list[tuple[list[str], int, str]]:
         # Volumes in use.
         (["volume", "rm", "busy"], CONFLICT, land["busy_at"]),
         (["volume", "encrypt", "busy", "--key-file", land["good_key"]], CONFLICT, land["busy_at"]),
-        (["volume", "rm", "busy", "--force"], INVALID, "pass --yes"),
+        (["volume", "rm", "busy", "--force"], CONFLICT, "pass --yes"),
         # Restore, resize and mount access.
         (["volume", "restore", "nosuch"], NOT_FOUND, "nosuch"),
         (["volume", "restore", "plain"], INVALID, "plain"),

@@ -67,7 +67,7 @@ def test_check_lists_and_repairs_leftovers(thin_pool, lvmvol, lvmvol_config, mou
     assert found[str(mount_root / "full")]["repair"] is None
     assert found[str(orphan_key)]["kind"] == "orphan-key-file"
     assert str(foreign_key) not in found
-    assert unconfirmed.returncode == 2
+    assert unconfirmed.returncode == 4
     assert "pass --yes" in unconfirmed.stderr
     assert lv_row(vg, "half") is not None
 

@@ -265,7 +265,7 @@ def test_rm_refuses_mounted_volume(thin_pool, lvmvol):
     assert refused.returncode == 4
     assert target in refused.stderr
     assert "--force" in refused.stderr
-    assert no_confirmation.returncode == 2
+    assert no_confirmation.returncode == 4
     assert "pass --yes" in no_confirmation.stderr
     assert len(no_confirmation.stderr.strip().splitlines()) == 1
     assert "busy" in lv_names(thin_pool.vg)
