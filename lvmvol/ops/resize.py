@@ -160,7 +160,8 @@ def _grow_upper_layers(ctx: Context, volume: Volume, key: Key | None) -> _UpperL
             mountpoint = volume.mountpoint
             if mountpoint is None:
                 private_dir = tempfile.mkdtemp(prefix="lvmvol-resize-")
-                mount(ctx.runner, target, private_dir, volume.filesystem, fs.mount_options(volume.filesystem))
+                options = fs.mount_options(volume.filesystem, read_only=False)
+                mount(ctx.runner, target, private_dir, volume.filesystem, options)
                 mountpoint = private_dir
             changed = _grow_filesystem(ctx, volume.filesystem, target, mountpoint, sizes) or changed
     finally:
