@@ -332,7 +332,7 @@ def _feed(stream, data: bytes) -> None:
         stream.write(data)
         stream.close()
     except BrokenPipeError:
-        pass  # the command exited without reading all of it; its exit code says why
+        pass  # the command exited without reading all of it; its exit code gives the reason
 
 
 def _command_environment() -> dict[str, str]:

@@ -241,15 +241,16 @@ def umount(click_ctx: click.Context, name: str, lazy: bool, persist: bool, as_js
     """
     from lvmvol.ops import mounting
     from lvmvol.ops import persistence
-    from lvmvol.ops.inventory import read_inventory
 
     ctx = operation_context(click_ctx)
     outcome = mounting.umount_volume(ctx, name, lazy)
+    # The operation read the boot mountpoint before the unmount, so no second
+    # lvs is needed; --persist clears it.
     if persist:
         cleared = persistence.clear_boot_mount(ctx, name)
         outcome.changed = outcome.changed or cleared
-    boot_mountpoint = read_inventory(ctx).volume(name).persistent_mountpoint
-    outcome.details["persistent_mountpoint"] = boot_mountpoint
+        outcome.details["persistent_mountpoint"] = None
+    boot_mountpoint = outcome.details["persistent_mountpoint"]
     if boot_mountpoint and not persist:
         outcome.notes.append(
             f"{name} is still mounted at {boot_mountpoint} at boot; "

@@ -289,7 +289,7 @@ def umount_volume(ctx: Context, spec: str, lazy: bool = False) -> Outcome:
                 f"the dm-crypt mapping {volume.mapping} stays open while the filesystem is in use; "
                 f"run 'lvmvol volume umount {volume.name}' again afterwards to close it"
             )
-    details = {"mountpoints": mountpoints}
+    details = {"mountpoints": mountpoints, "persistent_mountpoint": volume.persistent_mountpoint}
     if volume.encrypted:
         details["mapping_closed"] = closed
     return Outcome(volume.name, bool(mountpoints) or closed, details, notes)

@@ -52,13 +52,13 @@ def remove_pool(ctx: Context, spec: str, force: bool = False, confirm: Confirm =
     foreign = [lv.name for lv in in_pool if tags.VOLUME not in lv.tags]
     if foreign:
         raise Conflict(
-            f"pool {pool.full_name} holds thin volumes that lvmvol does not manage: {', '.join(sorted(foreign))}",
+            f"pool {pool.full_name} contains thin volumes that lvmvol does not manage: {', '.join(sorted(foreign))}",
             "remove them with lvremove first if they are no longer needed",
         )
     volumes = sorted(lv.name for lv in in_pool)
     if volumes and not force:
         raise Conflict(
-            f"pool {pool.full_name} holds {len(volumes)} volume(s): {', '.join(volumes)}",
+            f"pool {pool.full_name} contains {len(volumes)} volume(s): {', '.join(volumes)}",
             "remove them with 'lvmvol volume rm', or pass --force --yes to remove them with the pool",
         )
     if volumes and not confirm(

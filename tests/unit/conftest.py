@@ -86,7 +86,7 @@ def command_lock_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path
 
 @pytest.fixture(autouse=True)
 def effective_uid(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Let CLI tests run mutating commands as any user: lvmvol sees the uid in the returned list."""
+    """Let CLI tests run mutating commands as any user: lvmvol reads the uid from the returned list."""
     from lvmvol.cli import common
 
     uid = [0]

@@ -642,7 +642,7 @@ def test_umount_luks_closes_mapping(
     outcome = umount_volume(luks_ctx, "snap1")
     assert fake_runner.executed_mutating() == [["umount", target], ["cryptsetup", "close", SNAP1_MAPPING]]
     assert outcome.changed is True
-    assert outcome.details == {"mountpoints": [target], "mapping_closed": True}
+    assert outcome.details == {"mountpoints": [target], "persistent_mountpoint": None, "mapping_closed": True}
     assert kernel.mappings == {}
     assert device_waits == ["/dev/mapper/luks-smokevg-snap1"]
 

@@ -37,7 +37,7 @@ def test_refuses_pool_with_volumes(ctx: Context, fake_runner: FakeRunner, mount_
     with pytest.raises(Conflict) as raised:
         remove_pool(ctx, "smokevg/pool")
 
-    assert "holds 3 volume(s): data, snap1, vol1" in str(raised.value)
+    assert "contains 3 volume(s): data, snap1, vol1" in str(raised.value)
     assert "--force --yes" in str(raised.value)
     assert fake_runner.executed_mutating() == []
 
