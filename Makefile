@@ -29,7 +29,7 @@ DEB_PACKAGES := \
 	xfsprogs e2fsprogs kmod util-linux \
 	python3 python3-venv
 
-.PHONY: help deps venv unit vm-test test demo
+.PHONY: help deps venv unit vm-test test demo bench
 
 help:
 	@echo "make deps     install the Debian packages (as root)"
@@ -38,6 +38,7 @@ help:
 	@echo "make vm-test  run the VM suite in a throwaway VM (PYTEST_ARGS='...' for pytest)"
 	@echo "make test     all of the above; fails if any step fails"
 	@echo "make demo     run tests/vm/demo.sh in a throwaway VM"
+	@echo "make bench    run benchmarks/run.py in a throwaway VM (BENCH_ARGS='...' for it)"
 
 deps:
 	@missing=""; \
@@ -94,6 +95,23 @@ unit: venv
 vm-test: venv
 	$(VENV)/bin/python -m compileall -q lvmvol tests
 	tests/vm/run-shards $(VM_SHARDS) python -m pytest -p no:cacheprovider -ra tests/vm $(PYTEST_ARGS)
+
+# The benchmark runs lvmvol on the distribution's python3, the interpreter
+# administrators run it with, in a venv of its own that holds lvmvol's
+# dependencies; lvmvol itself comes from this checkout (PYTHONPATH). The
+# development interpreter that builds .venv may be a pyenv build with a
+# shared libpython, which starts several times slower under emulation.
+BENCH_PYTHON ?= /usr/bin/python3
+BENCH_VENV := .bench-venv
+BENCH_ARGS ?=
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(BENCH_PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet .
+	touch $@
+
+bench: deps venv $(BENCH_VENV)/.installed
+	$(VENV)/bin/python -m compileall -q lvmvol benchmarks
+	tests/vm/run-vm $(BENCH_VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 demo: deps venv
 	tests/vm/run-vm bash tests/vm/demo.sh

@@ -2,7 +2,10 @@
 
 Runs inside the throwaway VM, as root, on loop devices it makes itself:
 
-    tests/vm/run-vm python benchmarks/run.py [--repeat 5] [--repeat-large 3] [--sections ...]
+    make bench BENCH_ARGS='[--repeat 5] [--repeat-large 3] [--sections ...]'
+
+lvmvol runs on the interpreter that runs this script; make bench uses a venv
+on the distribution's python3 (.bench-venv), as administrators run lvmvol.
 
 Each comparison alternates lvmvol and the bare commands (ABBA order) on the
 same VG and reports the median of the runs and their ratio. lvmvol runs as
@@ -30,8 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PYTHON = REPO / ".venv" / "bin" / "python"
-# python -m lvmvol runs the same main() as the installed lvmvol script.
+# The interpreter that runs this script runs lvmvol too, and gives the
+# python -c pass baseline. python -m lvmvol runs the same main() as the
+# installed lvmvol script.
+PYTHON = Path(sys.executable)
 LVMVOL = [PYTHON, "-m", "lvmvol"]
 LISTING_SIZES = (10, 100, 500)
 VOLUME_SIZE = "64M"
@@ -452,6 +457,17 @@ class Bench:
                      f"{bare_rss / 1024:.1f} MiB | | < 60 MB at 500 | |")
 
 
+def interpreter_build() -> str:
+    """Whether the interpreter loads libpython as a shared library.
+
+    A shared libpython (pyenv's --enable-shared builds) starts several times
+    slower under emulation than a statically linked one (Debian's
+    /usr/bin/python3): the dynamic loader relocates the whole library first.
+    """
+    shared = any("libpython" in line for line in Path("/proc/self/maps").read_text().splitlines())
+    return f"{sys.base_prefix}, libpython {'shared' if shared else 'linked in statically'}"
+
+
 def fmt(times: list[float]) -> str:
     return ", ".join(f"{seconds:.2f}" for seconds in times)
 
@@ -516,7 +532,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}")
     if os.geteuid() != 0 or "LVMVOL_VM_SCRATCH" not in os.environ:
-        parser.error("run this inside the test VM: tests/vm/run-vm python benchmarks/run.py")
+        parser.error("run this inside the test VM: make bench")
 
     bench = Bench(Path(os.environ["LVMVOL_VM_SCRATCH"]), arguments.repeat, arguments.repeat_large)
     started = time.monotonic()
@@ -526,6 +542,7 @@ def main() -> int:
     bench.say(f"# lvmvol benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     bench.say(f"kernel {kernel}, {cpus} CPU(s), {memory}, {run(['lvm', 'version']).stdout.splitlines()[0].strip()}, "
               f"{run(['cryptsetup', '--version']).stdout.strip()}, Python {sys.version.split()[0]}")
+    bench.say(f"interpreter {PYTHON}: {interpreter_build()}")
     imported = run([PYTHON, "-c", "import lvmvol; print(lvmvol.__file__)"]).stdout.strip()
     if not imported.startswith(str(REPO)):
         raise SystemExit(f"benchmark: python imports lvmvol from {imported}, not from {REPO}")

@@ -96,3 +96,19 @@ def test_version_fast_path_imports_no_click() -> None:
     assert stdout.startswith("lvmvol, version ")
     assert imported(set(json.loads(modules)), "click") == []
     assert imported(set(json.loads(modules)), "lvmvol") == ["lvmvol", "lvmvol.__main__"]
+
+
+# Modules that only some operations need: key generation (secrets), device
+# checksums for in-place encryption (hashlib) and the mount syscall helpers
+# (ctypes). The everyday operations must not pay for them at import time.
+ONLY_FOR_SOME = ("hashlib", "secrets", "ctypes")
+
+
+@pytest.mark.parametrize("module", ["lvmvol.ops.volumes", "lvmvol.ops.snapshots", "lvmvol.ops.inventory"])
+def test_everyday_operations_import_no_rare_helpers(module: str) -> None:
+    probe = f"import json, sys\nimport {module}\nprint(json.dumps(sorted(sys.modules)))"
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    modules = set(json.loads(completed.stdout))
+
+    for name in ONLY_FOR_SOME:
+        assert imported(modules, name) == [], f"import {module} loads {name}"
