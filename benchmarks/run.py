@@ -250,6 +250,13 @@ class Bench:
             self.say(f"    ran more than once: {repeated}")
         return sample
 
+    def profile(self, label: str, *args: str) -> None:
+        """Run lvmvol once under cProfile and print the top of the cumulative list."""
+        sample = run([PYTHON, "-m", "cProfile", "-s", "cumulative", *LVMVOL[1:], "--config", self.config, *args])
+        self.say(f"cProfile of {label}, {sample.seconds:.3f} s (top of the cumulative list):")
+        for line in summarize_profile(sample.stdout):
+            self.say(f"    {line}")
+
     # The comparisons ------------------------------------------------------
 
     def startup(self) -> None:
@@ -301,6 +308,7 @@ class Bench:
 
         self.compare(Comparison("1. volume create (ext4)", target=1.2), self.repeat, with_lvmvol, bare)
         self.trace("volume create", "volume", "create", "l1trace", "--size", VOLUME_SIZE)
+        self.profile("volume create", "volume", "create", "l1profile", "--size", VOLUME_SIZE)
 
     def create_luks(self) -> None:
         self.say("## volume create --luks --key-file K, then volume mount")
@@ -351,6 +359,7 @@ class Bench:
 
         self.compare(Comparison("3. snapshot", target=1.3), self.repeat, with_lvmvol, bare)
         self.trace("snapshot", "snapshot", origin, "l3trace")
+        self.profile("snapshot", "snapshot", origin, "l3profile")
 
     def fill(self, vg: str, count: int, start: int) -> None:
         """Create thin LVs ``v{start}`` to ``v{start + count - 1}`` tagged as lvmvol volumes, inactive.
@@ -427,11 +436,7 @@ class Bench:
                 f"peak RSS at {size} volumes: lvmvol volume ls --json {max(lvmvol_rss) / 1024:.1f} MiB "
                 f"(the largest of lvmvol and its lvs child), bare lvs {max(bare_rss) / 1024:.1f} MiB"
             )
-        profile = run([PYTHON, "-m", "cProfile", "-s", "cumulative", *LVMVOL[1:], "--config", self.config,
-                       "volume", "ls", "--json"])
-        self.say(f"cProfile of volume ls --json at {created} volumes (top of the cumulative list):")
-        for line in summarize_profile(profile.stdout):
-            self.say(f"    {line}")
+        self.profile(f"volume ls --json at {created} volumes", "volume", "ls", "--json")
         self.drop_vg(vg)
 
     def summary(self) -> None:
