@@ -29,7 +29,7 @@ DEB_PACKAGES := \
 	xfsprogs e2fsprogs kmod util-linux \
 	python3 python3-venv
 
-.PHONY: help deps venv unit vm-test test demo bench
+.PHONY: help deps venv unit vm-test test demo bench replay
 
 help:
 	@echo "make deps     install the Debian packages (as root)"
@@ -39,6 +39,7 @@ help:
 	@echo "make test     all of the above; fails if any step fails"
 	@echo "make demo     run tests/vm/demo.sh in a throwaway VM"
 	@echo "make bench    run benchmarks/run.py in a throwaway VM (BENCH_ARGS='...' for it)"
+	@echo "make replay   time lvmvol's own work on this CPU against a replayed lvs (benchmarks/replay.py)"
 
 deps:
 	@missing=""; \
@@ -112,6 +113,10 @@ $(BENCH_VENV)/.installed: pyproject.toml
 bench: deps venv $(BENCH_VENV)/.installed
 	$(VENV)/bin/python -m compileall -q lvmvol benchmarks
 	tests/vm/run-vm $(BENCH_VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+# No VM and no lvm2 command: safe on any host.
+replay: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/replay.py
 
 demo: deps venv
 	tests/vm/run-vm bash tests/vm/demo.sh

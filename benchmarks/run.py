@@ -9,7 +9,7 @@ on the distribution's python3 (.bench-venv), as administrators run lvmvol.
 
 Each comparison alternates lvmvol and the bare commands (ABBA order) on the
 same VG and reports the median of the runs and their ratio. lvmvol runs as
-a real process (``python -m lvmvol``, the installed script's main()), timed from outside
+a real process (the installed ``lvmvol`` script, else ``python -m lvmvol``), timed from outside
 like the bare commands, so every lvmvol figure includes Python's start-up.
 One extra run of each operation with ``--debug`` lists the external
 commands lvmvol ran, their durations and the udev waits. docs/benchmarks.md
@@ -34,10 +34,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 # The interpreter that runs this script runs lvmvol too, and gives the
-# python -c pass baseline. python -m lvmvol runs the same main() as the
-# installed lvmvol script.
+# python -c pass baseline. lvmvol runs as administrators start it: the
+# script that pip installed next to the interpreter (it imports this
+# checkout's lvmvol, which PYTHONPATH puts first), else python -m lvmvol.
 PYTHON = Path(sys.executable)
-LVMVOL = [PYTHON, "-m", "lvmvol"]
+SCRIPT = PYTHON.parent / "lvmvol"
+LVMVOL = [SCRIPT] if SCRIPT.exists() else [PYTHON, "-m", "lvmvol"]
+# For python -X importtime and python -m cProfile.
+LVMVOL_MODULE = ["-m", "lvmvol"]
 LISTING_SIZES = (10, 100, 500)
 VOLUME_SIZE = "64M"
 VOLUME_BYTES = 64 * 1024 * 1024
@@ -252,7 +256,7 @@ class Bench:
 
     def profile(self, label: str, *args: str) -> None:
         """Run lvmvol once under cProfile and print the top of the cumulative list."""
-        sample = run([PYTHON, "-m", "cProfile", "-s", "cumulative", *LVMVOL[1:], "--config", self.config, *args])
+        sample = run([PYTHON, "-m", "cProfile", "-s", "cumulative", *LVMVOL_MODULE, "--config", self.config, *args])
         self.say(f"cProfile of {label}, {sample.seconds:.3f} s (top of the cumulative list):")
         for line in summarize_profile(sample.stdout):
             self.say(f"    {line}")
@@ -290,7 +294,7 @@ class Bench:
         self.help_ratio = statistics.median(help_times) / self.startup_seconds
 
         for args in (["--version"], ["--config", str(self.config), "volume", "ls", "--json"]):
-            sample = run([PYTHON, "-X", "importtime", *LVMVOL[1:], *args])
+            sample = run([PYTHON, "-X", "importtime", *LVMVOL_MODULE, *args])
             self.say(f"-X importtime, lvmvol {' '.join(args)}:")
             for line in summarize_importtime(sample.stderr):
                 self.say(f"    {line}")
@@ -335,10 +339,27 @@ class Bench:
 
         comparison = Comparison("2. volume create --luks + volume mount", startups=2, target=1.2)
         self.compare(comparison, self.repeat, with_lvmvol, bare)
+
+        def with_lvmvol_mount(round_number: int) -> float:
+            name = f"l2mx{round_number}"
+            seconds = self.lvmvol(
+                "volume", "create", name, "--size", VOLUME_SIZE, "--luks", "--key-file", str(self.key), "--mount"
+            ).seconds
+            self.unmount_and_close(name)
+            return seconds
+
+        def bare_mount(round_number: int) -> float:
+            return bare(round_number + 100)
+
+        comparison = Comparison("2b. volume create --luks --mount (one command)", target=1.2)
+        self.compare(comparison, self.repeat, with_lvmvol_mount, bare_mount)
         self.trace("volume create --luks", "volume", "create", "l2trace", "--size", VOLUME_SIZE,
                    "--luks", "--key-file", str(self.key))
         self.trace("volume mount (LUKS)", "volume", "mount", "l2trace")
         self.unmount_and_close("l2trace")
+        self.trace("volume create --luks --mount", "volume", "create", "l2mtrace", "--size", VOLUME_SIZE,
+                   "--luks", "--key-file", str(self.key), "--mount")
+        self.unmount_and_close("l2mtrace")
 
     def unmount_and_close(self, name: str, mapping: str | None = None) -> None:
         mapping = mapping or f"luks-{self.vg}-{name}"
@@ -547,7 +568,7 @@ def main() -> int:
     bench.say(f"# lvmvol benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     bench.say(f"kernel {kernel}, {cpus} CPU(s), {memory}, {run(['lvm', 'version']).stdout.splitlines()[0].strip()}, "
               f"{run(['cryptsetup', '--version']).stdout.strip()}, Python {sys.version.split()[0]}")
-    bench.say(f"interpreter {PYTHON}: {interpreter_build()}")
+    bench.say(f"interpreter {PYTHON}: {interpreter_build()}; lvmvol runs as {' '.join(map(str, LVMVOL))}")
     imported = run([PYTHON, "-c", "import lvmvol; print(lvmvol.__file__)"]).stdout.strip()
     if not imported.startswith(str(REPO)):
         raise SystemExit(f"benchmark: python imports lvmvol from {imported}, not from {REPO}")
