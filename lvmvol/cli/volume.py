@@ -64,6 +64,19 @@ def volume() -> None:
 @click.option("--luks", is_flag=True, help="Encrypt the volume with LUKS2. Without a key option, a random key file is generated in key_dir.")
 @key_options(create=True)
 @allow_overcommit_option
+@click.option(
+    "--mount",
+    "mount_after",
+    is_flag=True,
+    help="Mount the volume once it is made (at mount_root/NAME or --mountpoint). "
+    "An encrypted volume is unlocked once for both.",
+)
+@click.option(
+    "--mountpoint",
+    metavar="PATH",
+    type=click.Path(file_okay=False),
+    help="Where --mount mounts the volume; implies --mount. Checked before anything is made.",
+)
 @json_option
 @click.pass_context
 def create(
@@ -78,14 +91,19 @@ def create(
     passphrase_stdin: bool,
     allow_discards: bool,
     allow_overcommit: bool,
+    mount_after: bool,
+    mountpoint: str | None,
     as_json: bool,
 ) -> None:
     """Create a thin volume NAME (a generated name when omitted) and print its name.
 
+    With --mount, the volume is then mounted as 'lvmvol volume mount' does.
+    If that mount fails, the volume stays and the same command mounts it.
+
     \b
     Example:
       $ lvmvol volume create db --size 10G
-      $ lvmvol volume create vault --size 1G --luks
+      $ lvmvol volume create vault --size 1G --luks --mountpoint /srv/vault
     """
     from lvmvol.cli.progress import status_spinner
     from lvmvol.ops import volumes
@@ -104,6 +122,8 @@ def create(
             key=key,
             allow_discards=allow_discards,
             allow_overcommit=allow_overcommit,
+            mount=mount_after or mountpoint is not None,
+            mountpoint=mountpoint,
         )
     report(outcome, as_json, "volume")
 

@@ -97,6 +97,29 @@ def mount_volume(
     return Outcome(volume.name, True, details)
 
 
+def check_mount_target(ctx: Context, volume: Volume | None, name: str, mountpoint: str | None) -> str:
+    """Check the path where a new (``volume`` None) or existing volume would be mounted, and return it.
+
+    ``volume create --mount`` runs the checks of ``mount_volume`` with this
+    before it changes anything. It raises for a relative path, a path under
+    /proc, /sys or /dev, a symbolic link, a file, a directory that is not
+    empty, or another filesystem's mountpoint. A volume already mounted
+    there passes.
+    """
+    target = os.path.normpath(mountpoint or default_mountpoint(ctx, name))
+    check_mountpoint_path(target)
+    target = _resolve_parent(target)
+    if volume is not None and any(entry.mountpoint == target for entry in volume.mounts):
+        return target
+    if volume is not None and volume.mounts:
+        raise Conflict(
+            f"volume {volume.full_name} is already mounted at {volume.mountpoint}",
+            f"unmount it first with: lvmvol volume umount {volume.name}",
+        )
+    _check_mountpoint_free(target)
+    return target
+
+
 # Kernel filesystems, where a mount would hide or break the kernel's own files.
 KERNEL_FILESYSTEM_ROOTS = ("/proc", "/sys", "/dev")
 

@@ -31,6 +31,8 @@ def create_volume(
     key: Key | None = None,
     allow_discards: bool = False,
     allow_overcommit: bool = False,
+    mount: bool = False,
+    mountpoint: str | None = None,
 ) -> Outcome:
     """Create a thin volume of ``size`` bytes with a filesystem, optionally on LUKS2.
 
@@ -40,6 +42,11 @@ def create_volume(
     ``lvmvol.incomplete``) is finished now. A new volume must pass the
     pool's capacity check (``check_pool_capacity``). With ``encrypt`` and no
     ``key``, a random key file is generated in the configured key directory.
+    With ``mount``, the volume is then mounted at ``mountpoint`` (default:
+    mount_root/NAME). That path is checked before anything is made. An
+    encrypted volume's mapping stays open from mkfs to the mount, so its key
+    is derived once. If that mount fails, the volume stays and its mapping is
+    closed, so the same command run again mounts it.
     """
     filesystem = filesystem or ctx.config.filesystem
     if filesystem not in FILESYSTEMS:
@@ -74,10 +81,17 @@ def create_volume(
         )
 
     existing = inventory.find_volume(f"{pool.vg}/{name}")
+    if mount:
+        from lvmvol.ops import mounting
+
+        if filesystem == "none":
+            raise InvalidInput("a volume made with --fs none has no filesystem to mount", "drop --mount")
+        mountpoint = mounting.check_mount_target(ctx, existing, name, mountpoint)
     if existing is not None:
         _check_same_spec(existing, pool.name, actual_size, filesystem, encrypt, key)
         if not existing.incomplete:
-            return Outcome(name, False, {**details, "key_source": existing.key_source})
+            outcome = Outcome(name, False, {**details, "key_source": existing.key_source})
+            return _mount_new(ctx, outcome, key, mountpoint, opened=False) if mount else outcome
         if encrypt:
             key = recorded_key(existing, key)
     else:
@@ -120,7 +134,7 @@ def create_volume(
         if filesystem != "none":
             before_step(OPERATION, "mkfs")
             fs.make_filesystem(ctx.runner, filesystem, target)
-        if encrypt:
+        if encrypt and not mount:
             before_step(OPERATION, "close")
             crypt.close_mapping(ctx.runner, mapping)
         before_step(OPERATION, "finish")
@@ -132,7 +146,27 @@ def create_volume(
 
     if encrypt:
         details["key_source"] = key.source
-    return Outcome(name, True, {**details, "device": device}, notes)
+    outcome = Outcome(name, True, {**details, "device": device}, notes)
+    return _mount_new(ctx, outcome, key, mountpoint, opened=encrypt) if mount else outcome
+
+
+def _mount_new(ctx: Context, created: Outcome, key: Key | None, mountpoint: str, opened: bool) -> Outcome:
+    """Mount the volume that ``created`` describes, closing the mapping that create left ``opened`` if the mount fails."""
+    from lvmvol.ops import mounting
+
+    full_name = f"{created.details['vg']}/{created.name}"
+    try:
+        mounted = mounting.mount_volume(ctx, full_name, mountpoint, key)
+    except Exception:
+        if opened:
+            crypt.close_mapping(ctx.runner, crypt_mapping_name(created.details["vg"], created.name))
+        raise
+    return Outcome(
+        created.name,
+        created.changed or mounted.changed,
+        {**created.details, **mounted.details},
+        created.notes + mounted.notes,
+    )
 
 
 def _format_and_open(

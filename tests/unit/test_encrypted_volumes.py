@@ -24,7 +24,7 @@ from lvmvol.ops.removal import remove_volumes
 from lvmvol.ops.volumes import create_volume
 
 from .conftest import MOUNTINFO
-from .fakes import FakeRunner, Reply, lv_row, lvs_output
+from .fakes import FakeRunner, Reply, lv_row, lvs_output, read_data, report_rows
 from .luks_fakes import FakeKernel, encrypted_row, write_key_file
 
 MiB = 1024 * 1024
@@ -817,3 +817,74 @@ def test_remove_luks_erase_failure_keeps_lv(luks_ctx: Context, fake_runner: Fake
     with pytest.raises(CommandError):
         remove_volumes(luks_ctx, ["vol1"])
     assert "lvremove" not in fake_runner.commands()
+
+
+# volume create --mount -------------------------------------------------------
+
+
+def created_web(smoke_runner: FakeRunner, key_source: str) -> None:
+    """Make lvs answer first without web, then with web finished, as it reads before and after create."""
+    web = encrypted_row("vol1", key_source)
+    web.update(lv_name="web", lv_dm_path=LV_DEVICE, lv_active="active")
+    before = read_data("lvs_smokevg.json")
+    after = lvs_output(*report_rows("lvs_smokevg.json", "lv"), web)
+    smoke_runner.reply("lvs", Reply(stdout=before), Reply(stdout=after))
+
+
+def test_create_mount_unlocks_once(
+    luks_ctx: Context, smoke_runner: FakeRunner, kernel: FakeKernel, user_key: str, tmp_path: Path
+) -> None:
+    created_web(smoke_runner, user_key)
+
+    outcome = create_volume(luks_ctx, "web", 100 * MiB, encrypt=True, key=Key(path=user_key), mount=True)
+
+    argvs = smoke_runner.executed_mutating()
+    assert [argv[:2] for argv in argvs] == [
+        ["lvcreate", "--type"], ["cryptsetup", "luksFormat"], ["cryptsetup", "open"],
+        ["mkfs.ext4", "-q"], ["lvchange", "--deltag"], ["mount", "-t"],
+    ]
+    assert argvs[-1][-2:] == [MAPPING_DEVICE, str(tmp_path / "mnt" / "web")]
+    assert outcome.details["mountpoint"] == str(tmp_path / "mnt" / "web")
+    assert list(kernel.mappings) == [MAPPING]
+
+
+@pytest.mark.parametrize("mountpoint", ["relative/dir", "/proc/web", "/sys"])
+def test_create_mount_bad_mountpoint_changes_nothing(
+    luks_ctx: Context, smoke_runner: FakeRunner, user_key: str, mountpoint: str
+) -> None:
+    with pytest.raises(InvalidInput, match="mountpoint"):
+        create_volume(
+            luks_ctx, "web", 100 * MiB, encrypt=True, key=Key(path=user_key), mount=True, mountpoint=mountpoint
+        )
+    assert smoke_runner.executed_mutating() == []
+
+
+def test_create_mount_non_empty_mountpoint_changes_nothing(
+    luks_ctx: Context, smoke_runner: FakeRunner, user_key: str, tmp_path: Path
+) -> None:
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "file").write_text("data")
+
+    with pytest.raises(Conflict, match="not empty"):
+        create_volume(luks_ctx, "web", 100 * MiB, encrypt=True, key=Key(path=user_key), mountpoint=str(tmp_path / "busy"), mount=True)
+    assert smoke_runner.executed_mutating() == []
+
+
+def test_create_mount_without_filesystem_refused(luks_ctx: Context, smoke_runner: FakeRunner) -> None:
+    with pytest.raises(InvalidInput, match="no filesystem"):
+        create_volume(luks_ctx, "raw", 100 * MiB, filesystem="none", mount=True)
+    assert smoke_runner.executed_mutating() == []
+
+
+def test_create_mount_failure_keeps_volume_and_closes_mapping(
+    luks_ctx: Context, smoke_runner: FakeRunner, kernel: FakeKernel, user_key: str
+) -> None:
+    created_web(smoke_runner, user_key)
+    smoke_runner.reply("mount", Reply(stderr="mount: wrong fs type, bad option", returncode=32))
+
+    with pytest.raises(CommandError):
+        create_volume(luks_ctx, "web", 100 * MiB, encrypt=True, key=Key(path=user_key), mount=True)
+
+    assert kernel.mappings == {}
+    assert smoke_runner.calls_of("lvremove") == []
+    assert smoke_runner.executed_mutating()[-1] == ["cryptsetup", "close", MAPPING]
