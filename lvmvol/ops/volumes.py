@@ -154,6 +154,11 @@ def _mount_new(ctx: Context, created: Outcome, key: Key | None, mountpoint: str,
     """Mount the volume that ``created`` describes, closing the mapping that create left ``opened`` if the mount fails."""
     from lvmvol.ops import mounting
 
+    if ctx.dry_run and created.changed:
+        # The volume exists only in the commands that were not run, so there is nothing to read back.
+        note = f"dry run: the volume would then be mounted at {mountpoint}"
+        return Outcome(created.name, True, {**created.details, "mountpoint": mountpoint}, created.notes + [note])
+
     full_name = f"{created.details['vg']}/{created.name}"
     try:
         mounted = mounting.mount_volume(ctx, full_name, mountpoint, key)

@@ -888,3 +888,13 @@ def test_create_mount_failure_keeps_volume_and_closes_mapping(
     assert kernel.mappings == {}
     assert smoke_runner.calls_of("lvremove") == []
     assert smoke_runner.executed_mutating()[-1] == ["cryptsetup", "close", MAPPING]
+
+
+def test_create_mount_dry_run(luks_ctx: Context, smoke_runner: FakeRunner, user_key: str, tmp_path: Path) -> None:
+    smoke_runner.dry_run = True
+
+    outcome = create_volume(luks_ctx, "web", 100 * MiB, encrypt=True, key=Key(path=user_key), mount=True)
+
+    assert smoke_runner.executed_mutating() == []
+    assert outcome.details["mountpoint"] == str(tmp_path / "mnt" / "web")
+    assert outcome.notes == [f"dry run: the volume would then be mounted at {tmp_path / 'mnt' / 'web'}"]

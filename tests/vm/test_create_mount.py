@@ -90,3 +90,11 @@ def test_create_mount_failure_keeps_volume(thin_pool, lvmvol, lvmvol_config, mou
 
     assert json_output(again)["changed"] is True
     assert mountpoints_of(mapping_device) == [str(mount_root / "cmfail")]
+
+
+def test_create_mount_dry_run(thin_pool, lvmvol, mount_root):
+    result = lvmvol("--dry-run", "volume", "create", "cmdry", "--size", "48M", "--luks", "--mount")
+
+    assert "would then be mounted at" in result.stderr
+    assert lv_row(thin_pool.vg, "cmdry") is None
+    assert not os.path.exists(mount_root / "cmdry")
