@@ -59,9 +59,7 @@ def mount_volume(
         ["ro" if read_only else "rw"],
         fs.mount_options(volume.filesystem, read_only),
     )
-    target = os.path.normpath(mountpoint or default_mountpoint(ctx, volume.name))
-    check_mountpoint_path(target)
-    target = _resolve_parent(target)
+    target = _mount_target(ctx, volume.name, mountpoint)
     details = {"mountpoint": target, "read_only": read_only, "options": mount_options}
 
     current = next((entry for entry in volume.mounts if entry.mountpoint == target), None)
@@ -106,9 +104,7 @@ def check_mount_target(ctx: Context, volume: Volume | None, name: str, mountpoin
     empty, or another filesystem's mountpoint. A volume already mounted
     there passes.
     """
-    target = os.path.normpath(mountpoint or default_mountpoint(ctx, name))
-    check_mountpoint_path(target)
-    target = _resolve_parent(target)
+    target = _mount_target(ctx, name, mountpoint)
     if volume is not None and any(entry.mountpoint == target for entry in volume.mounts):
         return target
     if volume is not None and volume.mounts:
@@ -204,6 +200,19 @@ def _check_same_access(volume: Volume, entry: MountEntry, read_only: bool, expli
             f"volume {volume.full_name} is already mounted {state} at {entry.mountpoint}",
             f"unmount it first with 'lvmvol volume umount {volume.name}' to mount it the other way",
         )
+
+
+def _mount_target(ctx: Context, name: str, mountpoint: str | None) -> str:
+    """Return the absolute mountpoint for volume ``name``, with its parents resolved, or raise ``InvalidInput``.
+
+    The path is checked again once resolved, so a symbolic link in a parent
+    cannot lead the mount under /proc, /sys or /dev.
+    """
+    target = os.path.normpath(mountpoint or default_mountpoint(ctx, name))
+    check_mountpoint_path(target)
+    target = _resolve_parent(target)
+    check_mountpoint_path(target)
+    return target
 
 
 def _resolve_parent(path: str) -> str:

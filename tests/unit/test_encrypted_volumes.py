@@ -859,6 +859,19 @@ def test_create_mount_bad_mountpoint_changes_nothing(
     assert smoke_runner.executed_mutating() == []
 
 
+def test_create_mount_kernel_filesystem_behind_symlink_changes_nothing(
+    luks_ctx: Context, smoke_runner: FakeRunner, user_key: str, tmp_path: Path
+) -> None:
+    (tmp_path / "link").symlink_to("/proc")
+
+    with pytest.raises(InvalidInput, match="under /proc"):
+        create_volume(
+            luks_ctx, "web", 100 * MiB, encrypt=True, key=Key(path=user_key), mount=True,
+            mountpoint=str(tmp_path / "link" / "web"),
+        )
+    assert smoke_runner.executed_mutating() == []
+
+
 def test_create_mount_non_empty_mountpoint_changes_nothing(
     luks_ctx: Context, smoke_runner: FakeRunner, user_key: str, tmp_path: Path
 ) -> None:

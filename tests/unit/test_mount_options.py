@@ -99,6 +99,16 @@ def test_mount_rejects_symlink_and_non_empty(scratch_ctx: Context, fake_runner: 
     assert fake_runner.executed_mutating() == []
 
 
+def test_mount_rejects_kernel_filesystem_behind_symlink(
+    scratch_ctx: Context, fake_runner: FakeRunner, tmp_path: Path
+) -> None:
+    # TMP/link/web resolves to /proc/web: the check must see the resolved path.
+    (tmp_path / "link").symlink_to("/proc")
+    with pytest.raises(InvalidInput, match="under /proc"):
+        mount_volume(scratch_ctx, "vol1", str(tmp_path / "link" / "web"))
+    assert fake_runner.executed_mutating() == []
+
+
 def test_parse_maps_devices() -> None:
     text = (
         "55d0c0a00000-55d0c0a02000 r--p 00000000 fd:03 1835013    /srv/db/bin/tool\n"
