@@ -233,6 +233,10 @@ def _check_mountpoint_free(target: str) -> None:
         status = os.lstat(target)
     except FileNotFoundError:
         return
+    except NotADirectoryError:
+        raise InvalidInput(
+            f"mountpoint {target} is under a file, not a directory", "choose a path whose parents are directories"
+        ) from None
     if stat.S_ISLNK(status.st_mode):
         raise InvalidInput(
             f"mountpoint {target} is a symbolic link",

@@ -872,6 +872,19 @@ def test_create_mount_kernel_filesystem_behind_symlink_changes_nothing(
     assert smoke_runner.executed_mutating() == []
 
 
+def test_create_mount_under_a_file_changes_nothing(
+    luks_ctx: Context, smoke_runner: FakeRunner, user_key: str, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("data")
+
+    with pytest.raises(InvalidInput, match="under a file"):
+        create_volume(
+            luks_ctx, "web", 100 * MiB, encrypt=True, key=Key(path=user_key), mount=True,
+            mountpoint=str(tmp_path / "file" / "web"),
+        )
+    assert smoke_runner.executed_mutating() == []
+
+
 def test_create_mount_non_empty_mountpoint_changes_nothing(
     luks_ctx: Context, smoke_runner: FakeRunner, user_key: str, tmp_path: Path
 ) -> None:
