@@ -84,8 +84,7 @@ def mount_volume(
     try:
         mount(ctx.runner, device, target, volume.filesystem, mount_options)
     except CommandError:
-        if created:
-            os.rmdir(target)
+        _remove_made_directories(target, created)
         if opened_here:
             close_volume(ctx, read_inventory(ctx).volume(volume.full_name))
         raise
@@ -251,15 +250,33 @@ def _check_mountpoint_free(target: str) -> None:
         )
 
 
-def _make_mountpoint(ctx: Context, target: str) -> bool:
-    """Create ``target`` with mode 0700 unless it exists; return whether it was created here."""
+def _make_mountpoint(ctx: Context, target: str) -> str | None:
+    """Create ``target`` with mode 0700 unless it exists; return the outermost directory created here, if any."""
     if ctx.dry_run or os.path.isdir(target):
-        return False
+        return None
+    outermost = target
+    while not os.path.isdir(os.path.dirname(outermost)):
+        outermost = os.path.dirname(outermost)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     os.mkdir(target, mode=0o700)
     # mkdir applies the umask; the mode is meant exactly.
     os.chmod(target, 0o700)
-    return True
+    return outermost
+
+
+def _remove_made_directories(target: str, outermost: str | None) -> None:
+    """Remove ``target`` and its parents up to ``outermost``, the directories ``_make_mountpoint`` created."""
+    if outermost is None:
+        return
+    path = target
+    while True:
+        try:
+            os.rmdir(path)
+        except OSError:
+            return  # something else put a file there meanwhile: leave it
+        if path == outermost:
+            return
+        path = os.path.dirname(path)
 
 
 def _verify_mounted(target: str) -> None:

@@ -916,6 +916,21 @@ def test_create_mount_failure_keeps_volume_and_closes_mapping(
     assert smoke_runner.executed_mutating()[-1] == ["cryptsetup", "close", MAPPING]
 
 
+def test_create_mount_failure_removes_directories_it_made(
+    luks_ctx: Context, smoke_runner: FakeRunner, kernel: FakeKernel, user_key: str, tmp_path: Path
+) -> None:
+    created_web(smoke_runner, user_key)
+    smoke_runner.reply("mount", Reply(stderr="mount: wrong fs type, bad option", returncode=32))
+
+    with pytest.raises(CommandError):
+        create_volume(
+            luks_ctx, "web", 100 * MiB, encrypt=True, key=Key(path=user_key), mount=True,
+            mountpoint=str(tmp_path / "srv" / "data" / "web"),
+        )
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["web.key"]
+
+
 def test_create_mount_dry_run(luks_ctx: Context, smoke_runner: FakeRunner, user_key: str, tmp_path: Path) -> None:
     smoke_runner.dry_run = True
 
