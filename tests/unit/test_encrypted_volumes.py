@@ -848,7 +848,7 @@ def test_create_mount_unlocks_once(
     assert list(kernel.mappings) == [MAPPING]
 
 
-@pytest.mark.parametrize("mountpoint", ["relative/dir", "/proc/web", "/sys"])
+@pytest.mark.parametrize("mountpoint", ["relative/dir", "/proc/web", "/sys", ""])
 def test_create_mount_bad_mountpoint_changes_nothing(
     luks_ctx: Context, smoke_runner: FakeRunner, user_key: str, mountpoint: str
 ) -> None:
