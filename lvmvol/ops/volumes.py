@@ -7,7 +7,7 @@ import os
 from lvmvol import crypt, fs, lvm, tags
 from lvmvol.crypt import LUKS2_HEADER_BYTES, Key
 from lvmvol.config import FILESYSTEMS
-from lvmvol.errors import CommandError, CommandTimeout, Conflict, InvalidInput
+from lvmvol.errors import CommandError, CommandTimeout, Conflict, InvalidInput, LvmvolError
 from lvmvol.names import crypt_mapping_name, generate_volume_name, lv_device_path, validate_lv_name
 from lvmvol.ops.capacity import check_pool_capacity
 from lvmvol.ops.context import Context, Outcome, before_step, wait_for_device
@@ -45,8 +45,8 @@ def create_volume(
     With ``mount``, the volume is then mounted at ``mountpoint`` (default:
     mount_root/NAME). That path is checked before anything is made. An
     encrypted volume's mapping stays open from mkfs to the mount, so its key
-    is derived once. If that mount fails, the volume stays and its mapping is
-    closed, so the same command run again mounts it.
+    is derived once. If that mount fails, the volume stays, its mapping is
+    closed and the error names it, so the same command with NAME mounts it.
     """
     filesystem = filesystem or ctx.config.filesystem
     if filesystem not in FILESYSTEMS:
@@ -162,9 +162,16 @@ def _mount_new(ctx: Context, created: Outcome, key: Key | None, mountpoint: str,
     full_name = f"{created.details['vg']}/{created.name}"
     try:
         mounted = mounting.mount_volume(ctx, full_name, mountpoint, key)
-    except Exception:
+    except Exception as error:
         if opened:
             crypt.close_mapping(ctx.runner, crypt_mapping_name(created.details["vg"], created.name))
+        if isinstance(error, LvmvolError):
+            # A generated name is printed only on success, so the error must name the volume that stays.
+            kept = (
+                f"volume {full_name} is kept, not mounted; once that is fixed, mount it with: "
+                f"lvmvol volume mount {created.name} {mountpoint}"
+            )
+            error.hint = f"{error.hint}; {kept}" if error.hint else kept
         raise
     return Outcome(
         created.name,

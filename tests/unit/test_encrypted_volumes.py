@@ -931,6 +931,21 @@ def test_create_mount_failure_removes_directories_it_made(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["web.key"]
 
 
+def test_create_mount_failure_names_generated_volume(
+    luks_ctx: Context, smoke_runner: FakeRunner, kernel: FakeKernel, user_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without NAME, the error is the only place the administrator learns which volume was made.
+    monkeypatch.setattr("lvmvol.ops.volumes.generate_volume_name", lambda: "web")
+    created_web(smoke_runner, user_key)
+    smoke_runner.reply("mount", Reply(stderr="mount: wrong fs type, bad option", returncode=32))
+
+    with pytest.raises(CommandError) as raised:
+        create_volume(luks_ctx, None, 100 * MiB, encrypt=True, key=Key(path=user_key), mount=True)
+
+    assert "volume smokevg/web is kept, not mounted" in str(raised.value)
+    assert f"lvmvol volume mount web {luks_ctx.config.mount_root}/web" in str(raised.value)
+
+
 def test_create_mount_dry_run(luks_ctx: Context, smoke_runner: FakeRunner, user_key: str, tmp_path: Path) -> None:
     smoke_runner.dry_run = True
 

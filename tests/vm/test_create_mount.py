@@ -79,6 +79,7 @@ def test_create_mount_failure_keeps_volume(thin_pool, lvmvol, lvmvol_config, mou
 
     assert failed.returncode == 5, failed.stderr
     assert "mount" in failed.stderr
+    assert f"volume {thin_pool.vg}/cmfail is kept, not mounted" in failed.stderr
     row = lv_row(thin_pool.vg, "cmfail")
     assert row is not None
     assert "lvmvol.incomplete" not in row["lv_tags"]
