@@ -234,6 +234,7 @@ def _check_mountpoint_free(target: str) -> None:
     try:
         status = os.lstat(target)
     except FileNotFoundError:
+        _check_can_make(target)
         return
     except NotADirectoryError:
         raise InvalidInput(
@@ -250,6 +251,22 @@ def _check_mountpoint_free(target: str) -> None:
         raise Conflict(
             f"mountpoint {target} is a directory that is not empty, and the mount would hide its files",
             "empty it or choose another mountpoint",
+        )
+
+
+def _check_can_make(target: str) -> None:
+    """Raise ``InvalidInput`` unless the closest existing parent of the missing ``target`` is writable.
+
+    access(2) reports a read-only filesystem (EROFS) even to root, so this
+    catches it before a volume is made rather than at mkdir.
+    """
+    parent = os.path.dirname(target)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidInput(
+            f"mountpoint {target} cannot be created: {parent} is not writable (read-only filesystem or permissions)",
+            "choose a mountpoint on a writable filesystem, or create the directory first",
         )
 
 

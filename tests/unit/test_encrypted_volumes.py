@@ -8,6 +8,7 @@ lvmvol sees a mapping from the fake runner's ``cryptsetup open`` until a
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -881,6 +882,22 @@ def test_create_mount_under_a_file_changes_nothing(
         create_volume(
             luks_ctx, "web", 100 * MiB, encrypt=True, key=Key(path=user_key), mount=True,
             mountpoint=str(tmp_path / "file" / "web"),
+        )
+    assert smoke_runner.executed_mutating() == []
+
+
+def test_create_mount_read_only_parent_changes_nothing(
+    luks_ctx: Context, smoke_runner: FakeRunner, user_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Root passes every permission check, so the read-only filesystem is faked at access(2).
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode: str(path) != str(read_only))
+
+    with pytest.raises(InvalidInput, match="is not writable"):
+        create_volume(
+            luks_ctx, "web", 100 * MiB, encrypt=True, key=Key(path=user_key), mount=True,
+            mountpoint=str(read_only / "srv" / "web"),
         )
     assert smoke_runner.executed_mutating() == []
 
