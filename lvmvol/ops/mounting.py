@@ -210,7 +210,9 @@ def _mount_target(ctx: Context, name: str, mountpoint: str | None) -> str:
     """
     if mountpoint == "":
         # An unset shell variable, as in --mountpoint "$DIR": not a request for the default.
-        raise InvalidInput("the mountpoint is an empty string", "give an absolute path, or leave it out for mount_root/NAME")
+        raise InvalidInput(
+            "the mountpoint is an empty string", "give an absolute path, or leave it out for mount_root/NAME"
+        )
     target = os.path.normpath(mountpoint or default_mountpoint(ctx, name))
     check_mountpoint_path(target)
     target = _resolve_parent(target)

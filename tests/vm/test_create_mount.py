@@ -61,12 +61,21 @@ def test_create_bad_mountpoint_changes_nothing(thin_pool, lvmvol, tmp_path):
     not_empty = lvmvol("volume", "create", "cmbad", "--size", "48M", "--mountpoint", str(busy), check=False)
     relative = lvmvol("volume", "create", "cmbad", "--size", "48M", "--mountpoint", "srv/web", check=False)
     no_fs = lvmvol("volume", "create", "cmbad", "--size", "48M", "--fs", "none", "--mount", check=False)
+    (tmp_path / "devlink").symlink_to("/dev")
+    under_dev = lvmvol(
+        "volume", "create", "cmbad", "--size", "48M", "--mountpoint", str(tmp_path / "devlink" / "cmbad"), check=False
+    )
+    empty = lvmvol("volume", "create", "cmbad", "--size", "48M", "--mountpoint", "", check=False)
 
     assert not_empty.returncode == 4, not_empty.stderr
     assert "not empty" in not_empty.stderr
     assert relative.returncode == 2, relative.stderr
     assert "relative path" in relative.stderr
     assert no_fs.returncode == 2, no_fs.stderr
+    assert under_dev.returncode == 2, under_dev.stderr
+    assert "under /dev" in under_dev.stderr
+    assert not os.path.exists("/dev/cmbad")
+    assert empty.returncode == 2, empty.stderr
     assert lv_row(thin_pool.vg, "cmbad") is None
 
 
@@ -85,6 +94,7 @@ def test_create_mount_failure_keeps_volume(thin_pool, lvmvol, lvmvol_config, mou
     assert "lvmvol.incomplete" not in row["lv_tags"]
     assert not os.path.exists(mapping_device)
     assert mountpoints_of(mapping_device) == []
+    assert not os.path.exists(mount_root / "cmfail")
 
     lvmvol_config["mount_options"] = "nodev,nosuid"
     again = lvmvol("volume", "create", "cmfail", "--size", "48M", "--luks", "--mount", "--json")
