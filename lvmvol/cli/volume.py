@@ -98,7 +98,8 @@ def create(
     """Create a thin volume NAME (a generated name when omitted) and print its name.
 
     With --mount, the volume is then mounted as 'lvmvol volume mount' does.
-    If that mount fails, the volume stays and the same command mounts it.
+    If that mount fails, the volume stays and the error names it; the same
+    command run again with NAME mounts it.
 
     \b
     Example:
