@@ -18,6 +18,9 @@ VENV := .venv
 PYTEST_ARGS ?=
 # The VM suite runs in this many VMs at once, one per CPU core, each with
 # every N-th test (tests/vm/run-shards).
+# Seconds each shard's VM may run. A shard takes about 55 minutes on an idle
+# 2-core host; the default leaves room for a slower or busier one.
+VM_TIMEOUT ?= 5000
 VM_SHARDS ?= $(shell n=$$(nproc); [ "$$n" -gt 4 ] && n=4; echo $$n)
 
 # qemu-system-x86, a Debian kernel and busybox-static are what virtme-ng
@@ -95,7 +98,7 @@ unit: venv
 # every import inside the VM then reads one .pyc instead of parsing source.
 vm-test: venv
 	$(VENV)/bin/python -m compileall -q lvmvol tests
-	tests/vm/run-shards $(VM_SHARDS) python -m pytest -p no:cacheprovider -ra tests/vm $(PYTEST_ARGS)
+	LVMVOL_VM_TIMEOUT=$(VM_TIMEOUT) tests/vm/run-shards $(VM_SHARDS) python -m pytest -p no:cacheprovider -ra tests/vm $(PYTEST_ARGS)
 
 # The benchmark runs lvmvol on the distribution's python3, the interpreter
 # administrators run it with, in a venv of its own that holds lvmvol's
