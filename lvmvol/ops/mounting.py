@@ -98,11 +98,12 @@ def check_mount_target(ctx: Context, volume: Volume | None, name: str, mountpoin
     """Check the path where a new (``volume`` None) or existing volume would be mounted, and return it.
 
     ``volume create --mount`` runs the checks of ``mount_volume`` with this
-    before it changes anything. It raises for an empty or relative path, a
-    path under /proc, /sys or /dev (also through a symbolic link in a
-    parent), a symbolic link, a file or a path under one, a directory that
-    is not empty, another filesystem's mountpoint, or a missing path whose
-    parent is not writable. A volume already mounted there passes.
+    before it changes anything. It raises for an empty or relative path and
+    for a path under /proc, /sys or /dev, also through a symbolic link in a
+    parent. It also raises for a symbolic link, a file or a path under one,
+    a directory that is not empty, another filesystem's mountpoint, and a
+    missing path whose parent is not writable. A volume already mounted
+    there passes.
     """
     target = _mount_target(ctx, name, mountpoint)
     if volume is not None and any(entry.mountpoint == target for entry in volume.mounts):
