@@ -9,8 +9,8 @@ and opens no device, so it is safe on any host:
 
     .bench-venv/bin/python benchmarks/replay.py      # after make bench, or make replay
 
-The stand-in is a shell script that runs ``cat``; its own time is measured
-and reported next to lvmvol's, so lvmvol's own cost is the difference.
+The stand-in is a shell script that runs ``cat``. Its own time is reported
+next to lvmvol's, so lvmvol's own cost is the difference.
 """
 
 from __future__ import annotations

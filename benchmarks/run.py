@@ -484,7 +484,7 @@ class Bench:
 
 
 def interpreter_build() -> str:
-    """Whether the interpreter loads libpython as a shared library.
+    """Describe the interpreter: its prefix, and whether it loads libpython as a shared library.
 
     A shared libpython (pyenv's --enable-shared builds) starts several times
     slower under emulation than a statically linked one (Debian's

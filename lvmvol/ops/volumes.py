@@ -167,11 +167,11 @@ def _mount_new(ctx: Context, created: Outcome, key: Key | None, mountpoint: str,
             crypt.close_mapping(ctx.runner, crypt_mapping_name(created.details["vg"], created.name))
         if isinstance(error, LvmvolError):
             # A generated name is printed only on success, so the error must name the volume that stays.
-            kept = (
+            kept_hint = (
                 f"volume {full_name} is kept, not mounted; once that is fixed, mount it with: "
                 f"lvmvol volume mount {created.name} {mountpoint}"
             )
-            error.hint = f"{error.hint}; {kept}" if error.hint else kept
+            error.hint = f"{error.hint}; {kept_hint}" if error.hint else kept_hint
         raise
     return Outcome(
         created.name,

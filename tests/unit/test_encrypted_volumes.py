@@ -824,7 +824,7 @@ def test_remove_luks_erase_failure_keeps_lv(luks_ctx: Context, fake_runner: Fake
 
 
 def created_web(smoke_runner: FakeRunner, key_source: str) -> None:
-    """Make lvs answer first without web, then with web finished, as it reads before and after create."""
+    """Make lvs return the report without web first, then with web finished, as create reads it before and mount after."""
     web = encrypted_row("vol1", key_source)
     web.update(lv_name="web", lv_dm_path=LV_DEVICE, lv_active="active")
     before = read_data("lvs_smokevg.json")
