@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -21,6 +22,25 @@ def tiny_pool(loop_device, unique_name, lvmvol, lvmvol_config, mount_root) -> Th
 def pool_use(pool: ThinPool) -> tuple[float, float]:
     row = lvm_json("lvs", "-o", "data_percent,metadata_percent", pool.spec)[0]
     return float(row["data_percent"]), float(row["metadata_percent"])
+
+
+def fill(pool: ThinPool, device: str, mib: int) -> tuple[float, float]:
+    """Write MIB random MiB to DEVICE, then return the pool's use once it no longer changes.
+
+    dm-thin updates its metadata use when it commits a transaction, which happens on a
+    flush or about once a second. conv=fsync sends the flush, and the settle loop covers a
+    commit that is still under way, so the figures the test compares against are the
+    ones lvmvol reads a moment later.
+    """
+    run_command(["dd", "if=/dev/urandom", f"of={device}", "bs=1M", f"count={mib}", "oflag=direct", "conv=fsync", "status=none"])
+    use = pool_use(pool)
+    for _ in range(15):
+        time.sleep(1)
+        settled = pool_use(pool)
+        if settled == use:
+            return use
+        use = settled
+    raise AssertionError(f"the use of thin pool {pool.spec} kept changing after the write: last {use}")
 
 
 def test_overcommit_refused_then_allowed(tiny_pool, lvmvol):
@@ -58,8 +78,7 @@ def test_full_pool_refuses_and_is_flagged(tiny_pool, lvmvol):
     lvmvol("volume", "create", "raw", "--size", "1G", "--fs", "none", "--allow-overcommit")
     device = lv_row(tiny_pool.vg, "raw")["lv_dm_path"]
     # 58 MiB of 68 MiB is 85 %: past the 80 % threshold, short of a full pool.
-    run_command(["dd", "if=/dev/urandom", f"of={device}", "bs=1M", "count=58", "oflag=direct", "status=none"])
-    data, metadata = pool_use(tiny_pool)
+    data, metadata = fill(tiny_pool, device, 58)
     assert 80 <= data < 100
 
     for command in (
@@ -92,8 +111,7 @@ def test_full_pool_refuses_and_is_flagged(tiny_pool, lvmvol):
 def test_threshold_from_config(tiny_pool, lvmvol, lvmvol_config):
     lvmvol("volume", "create", "raw", "--size", "64M", "--fs", "none")
     device = lv_row(tiny_pool.vg, "raw")["lv_dm_path"]
-    run_command(["dd", "if=/dev/urandom", f"of={device}", "bs=1M", "count=20", "oflag=direct", "status=none"])
-    data, _ = pool_use(tiny_pool)
+    data, _ = fill(tiny_pool, device, 20)
     assert 25 <= data < 50
 
     lvmvol_config["pool_data_threshold"] = 25
