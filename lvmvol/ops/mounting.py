@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 from lvmvol import fs, lvm
 from lvmvol.crypt import Key
-from lvmvol.errors import CommandError, Conflict, InvalidInput
+from lvmvol.errors import CommandError, Conflict, InvalidInput, LvmvolError
 from lvmvol.mounts import MountEntry, merge_options, mount, read_mount_table, split_options, umount
 from lvmvol.names import RESTORE_COPY_SUFFIX, lv_device_path
 from lvmvol.processes import users_of_filesystem
@@ -53,14 +54,8 @@ def mount_volume(
     _check_mountable(volume, key, allow_discards)
     explicit = read_only is not None or any(option in ("ro", "rw") for option in requested)
     read_only = _read_only(volume, read_only, requested)
-    mount_options = merge_options(
-        split_options(ctx.config.mount_options, "the mount_options setting"),
-        requested,
-        ["ro" if read_only else "rw"],
-        fs.mount_options(volume.filesystem, read_only),
-    )
     target = _mount_target(ctx, volume.name, mountpoint)
-    details = {"mountpoint": target, "read_only": read_only, "options": mount_options}
+    details = mount_details(ctx, volume.filesystem, target, read_only, requested)
 
     current = next((entry for entry in volume.mounts if entry.mountpoint == target), None)
     if current is not None:
@@ -80,10 +75,11 @@ def mount_volume(
     device = ensure_active(ctx, volume)
     if volume.encrypted:
         device = open_volume(ctx, volume, device, key, allow_discards)
-    created = _make_mountpoint(ctx, target)
+    created = None
     try:
-        mount(ctx.runner, device, target, volume.filesystem, mount_options)
-    except CommandError:
+        created = _make_mountpoint(ctx, target)
+        mount(ctx.runner, device, target, volume.filesystem, details["options"])
+    except LvmvolError:
         _remove_made_directories(target, created)
         if opened_here:
             close_volume(ctx, read_inventory(ctx).volume(volume.full_name))
@@ -203,6 +199,23 @@ def _check_same_access(volume: Volume, entry: MountEntry, read_only: bool, expli
         )
 
 
+def mount_details(
+    ctx: Context, filesystem: str, target: str, read_only: bool, requested: list[str] | None = None
+) -> dict:
+    """Return the ``mountpoint``, ``read_only`` and ``options`` that a mount of ``filesystem`` at ``target`` uses.
+
+    The options are the configured ``mount_options``, then ``requested``,
+    then ro or rw, then what the filesystem needs (nouuid for XFS snapshots).
+    """
+    options = merge_options(
+        split_options(ctx.config.mount_options, "the mount_options setting"),
+        requested or [],
+        ["ro" if read_only else "rw"],
+        fs.mount_options(filesystem, read_only),
+    )
+    return {"mountpoint": target, "read_only": read_only, "options": options}
+
+
 def _mount_target(ctx: Context, name: str, mountpoint: str | None) -> str:
     """Return the absolute mountpoint for volume ``name``, with its parents resolved, or raise ``InvalidInput``.
 
@@ -281,10 +294,24 @@ def _make_mountpoint(ctx: Context, target: str) -> str | None:
     outermost = target
     while not os.path.isdir(os.path.dirname(outermost)):
         outermost = os.path.dirname(outermost)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    os.mkdir(target, mode=0o700)
-    # mkdir applies the umask; the mode is meant exactly.
-    os.chmod(target, 0o700)
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.mkdir(target, mode=0o700)
+        # mkdir applies the umask; the mode is meant exactly.
+        os.chmod(target, 0o700)
+    except OSError as error:
+        # The checks before acting passed, so something changed since: a
+        # remount read-only, a full filesystem, another program's directory.
+        _remove_made_directories(target, outermost)
+        if error.errno == errno.EEXIST:
+            raise Conflict(
+                f"mountpoint {target} appeared while lvmvol was creating it",
+                "run the command again once whatever made it is done",
+            ) from None
+        raise InvalidInput(
+            f"cannot create mountpoint {target}: {error.strerror}",
+            "choose a mountpoint on a writable filesystem, or create the directory first",
+        ) from None
     return outermost
 
 
@@ -296,6 +323,8 @@ def _remove_made_directories(target: str, outermost: str | None) -> None:
     while True:
         try:
             os.rmdir(path)
+        except FileNotFoundError:
+            pass  # a creation that failed part way made only the outer directories
         except OSError:
             return  # something else put a file there meanwhile: leave it
         if path == outermost:

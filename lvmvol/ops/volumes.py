@@ -157,20 +157,24 @@ def _mount_new(ctx: Context, created: Outcome, key: Key | None, mountpoint: str,
     if ctx.dry_run and created.changed:
         # The volume exists only in the commands that were not run, so there is nothing to read back.
         note = f"dry run: the volume would then be mounted at {mountpoint}"
-        return Outcome(created.name, True, {**created.details, "mountpoint": mountpoint}, created.notes + [note])
+        planned = mounting.mount_details(ctx, created.details["filesystem"], mountpoint, read_only=False)
+        return Outcome(created.name, True, {**created.details, **planned}, created.notes + [note])
 
     full_name = f"{created.details['vg']}/{created.name}"
     try:
         mounted = mounting.mount_volume(ctx, full_name, mountpoint, key)
     except Exception as error:
+        kept_state = f"volume {full_name} is kept, not mounted"
         if opened:
-            crypt.close_mapping(ctx.runner, crypt_mapping_name(created.details["vg"], created.name))
+            mapping = crypt_mapping_name(created.details["vg"], created.name)
+            try:
+                crypt.close_mapping(ctx.runner, mapping)
+            except LvmvolError as close_error:
+                # The mount error stays the one reported, and the open mapping is added to its hint.
+                kept_state += f", and its mapping {mapping} is still open ({close_error.message})"
         if isinstance(error, LvmvolError):
             # A generated name is printed only on success, so the error must name the volume that stays.
-            kept_hint = (
-                f"volume {full_name} is kept, not mounted; once that is fixed, mount it with: "
-                f"lvmvol volume mount {created.name} {mountpoint}"
-            )
+            kept_hint = f"{kept_state}; once that is fixed, mount it with: lvmvol volume mount {created.name} {mountpoint}"
             error.hint = f"{error.hint}; {kept_hint}" if error.hint else kept_hint
         raise
     return Outcome(

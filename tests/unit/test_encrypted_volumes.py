@@ -7,6 +7,7 @@ lvmvol sees a mapping from the fake runner's ``cryptsetup open`` until a
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
@@ -971,3 +972,57 @@ def test_create_mount_dry_run(luks_ctx: Context, smoke_runner: FakeRunner, user_
     assert smoke_runner.executed_mutating() == []
     assert outcome.details["mountpoint"] == str(tmp_path / "mnt" / "web")
     assert outcome.notes == [f"dry run: the volume would then be mounted at {tmp_path / 'mnt' / 'web'}"]
+    # The same fields as a real --mount reports, so a script can read them from a dry run too.
+    assert outcome.details["read_only"] is False
+    assert "rw" in outcome.details["options"]
+
+
+def test_create_mount_busy_mapping_keeps_error(
+    luks_ctx: Context, smoke_runner: FakeRunner, kernel: FakeKernel, user_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lvmvol.crypt.time.sleep", lambda seconds: None)
+    created_web(smoke_runner, user_key)
+    smoke_runner.reply("mount", Reply(stderr="mount: wrong fs type, bad option", returncode=32))
+    smoke_runner.reply("cryptsetup close", Reply(stderr="Device luks-smokevg-web is still in use.", returncode=5))
+
+    with pytest.raises(CommandError) as raised:
+        create_volume(luks_ctx, "web", 100 * MiB, encrypt=True, key=Key(path=user_key), mount=True)
+
+    assert raised.value.argv[0] == "mount"
+    assert f"its mapping {MAPPING} is still open (cryptsetup failed with exit code 5" in str(raised.value)
+    assert "lvmvol volume mount web" in str(raised.value)
+
+
+def test_mount_mkdir_failure_cleans_up(
+    luks_ctx: Context, fake_runner: FakeRunner, kernel: FakeKernel, user_key: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The parent was writable when checked, then became read-only before mkdir.
+    serve_lvs(fake_runner, encrypted_row("vol1", user_key))
+
+    def read_only_mkdir(path: object, mode: int = 0o777) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr("lvmvol.ops.mounting.os.mkdir", read_only_mkdir)
+    with pytest.raises(InvalidInput, match="cannot create mountpoint .*/srv/vol1: Read-only file system"):
+        mount_volume(luks_ctx, "vol1", str(tmp_path / "srv" / "vol1"))
+
+    assert "mount" not in fake_runner.commands()
+    assert fake_runner.executed_mutating()[-1] == ["cryptsetup", "close", VOL1_MAPPING]
+    assert kernel.mappings == {}
+    assert not (tmp_path / "srv").exists()
+
+
+def test_mount_mkdir_race_conflict(
+    luks_ctx: Context, fake_runner: FakeRunner, kernel: FakeKernel, user_key: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    serve_lvs(fake_runner, encrypted_row("vol1", user_key))
+
+    def raced_mkdir(path: object, mode: int = 0o777) -> None:
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+
+    monkeypatch.setattr("lvmvol.ops.mounting.os.mkdir", raced_mkdir)
+    with pytest.raises(Conflict, match="appeared while lvmvol was creating it"):
+        mount_volume(luks_ctx, "vol1", str(tmp_path / "vol1"))
+    assert kernel.mappings == {}
