@@ -12,17 +12,11 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 from lvmvol.errors import ConfigError, InvalidInput
 from lvmvol.mounts import split_options
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.9 and 3.10
-    import tomli as tomllib
-
-DEFAULT_PATH = Path("/etc/lvmvol/config.toml")
+DEFAULT_PATH = "/etc/lvmvol/config.toml"
 ENVIRONMENT_VARIABLE = "LVMVOL_CONFIG"
 
 FILESYSTEMS = ("ext4", "xfs", "none")
@@ -79,7 +73,7 @@ class Config:
     source: str | None = None
 
 
-def _check_value(key: str, value: object, default: object, path: Path) -> object:
+def _check_value(key: str, value: object, default: object, path: str) -> object:
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: {key} must be a number, not {value!r}")
@@ -104,6 +98,22 @@ def _check_value(key: str, value: object, default: object, path: Path) -> object
     return value
 
 
+def _parse_toml(path: str, content: bytes) -> dict:
+    """Parse the TOML ``content`` of the file at ``path``, or raise ``ConfigError``."""
+    # Imported only once there is a file to parse: the defaults need no parser.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised only on Python 3.9 and 3.10
+        import tomli as tomllib
+
+    try:
+        return tomllib.loads(content.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: invalid TOML: the file is not UTF-8", "save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+
+
 def load_config(path: str | None = None) -> Config:
     """Read the configuration file and return the settings merged over the defaults.
 
@@ -111,10 +121,10 @@ def load_config(path: str | None = None) -> Config:
     is invalid, a key is unknown, or a value has the wrong type.
     """
     explicit = path or os.environ.get(ENVIRONMENT_VARIABLE)
-    config_path = Path(explicit) if explicit else DEFAULT_PATH
+    config_path = explicit or DEFAULT_PATH
     try:
         with open(config_path, "rb") as handle:
-            raw = tomllib.load(handle)
+            content = handle.read()
     except FileNotFoundError:
         if explicit:
             raise ConfigError(
@@ -122,10 +132,9 @@ def load_config(path: str | None = None) -> Config:
                 "create it or pass another path with --config",
             ) from None
         return Config()
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{config_path}: invalid TOML: {error}") from None
     except OSError as error:
         raise ConfigError(f"cannot read configuration file {config_path}: {error.strerror}") from None
+    raw = _parse_toml(config_path, content)
 
     defaults = Config()
     known = {item.name for item in fields(Config) if item.name != "source"}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from lvmvol.errors import InvalidInput
 from lvmvol.runner import Runner
@@ -61,10 +60,15 @@ def parse_mountinfo(text: str) -> list[MountEntry]:
     return entries
 
 
+# The kernel's mount table of process PID, in the mount namespace of that process.
+MOUNTINFO = "/proc/{pid}/mountinfo"
+
+
 def read_mount_table(pid: str = "self") -> list[MountEntry]:
     # Mountpoints are bytes to the kernel; surrogateescape keeps a name that
     # is not UTF-8 from breaking every command on the host.
-    raw = Path(f"/proc/{pid}/mountinfo").read_bytes()
+    with open(MOUNTINFO.format(pid=pid), "rb") as handle:
+        raw = handle.read()
     return parse_mountinfo(raw.decode("utf-8", errors="surrogateescape"))
 
 

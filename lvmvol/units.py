@@ -17,7 +17,6 @@ Fractions are allowed (``1.5G``) as long as the result is a whole number of byte
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation, localcontext
 
 from lvmvol.errors import InvalidInput
 
@@ -60,6 +59,9 @@ def parse_size(text: str, option: str = "--size") -> int:
     factor = _unit_factor(unit)
     if factor is None:
         raise InvalidInput(f"unknown unit {unit!r} in size {text!r} for {option}", _UNIT_HELP)
+    # Imported here: only commands that take a size parse one.
+    from decimal import Decimal, InvalidOperation, localcontext
+
     try:
         with localcontext() as context:
             context.prec = len(number) + 40

@@ -12,14 +12,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import click
-from click.shell_completion import CompletionItem
 
 from lvmvol.cli import common
 from lvmvol.ops.context import Context
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from click.shell_completion import CompletionItem
 
 # Seconds one lvm2 report may take while the shell waits for completions.
 COMPLETION_TIMEOUT = 5.0
@@ -53,6 +56,9 @@ def _complete(read_names: Callable[[Context], list[tuple[str, str]]]):
     """Build a ``shell_complete`` callback from ``read_names(ctx)``, which returns (name, help) pairs."""
 
     def shell_complete(click_ctx: click.Context, parameter: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        # Imported here: every command line builds these callbacks, few run them.
+        from click.shell_completion import CompletionItem
+
         with _quiet():
             try:
                 ctx = _completion_context(click_ctx)
@@ -102,7 +108,7 @@ def _pool_names(ctx: Context) -> list[tuple[str, str]]:
     return names
 
 
-def free_block_devices(ctx: Context, sys_block: Path = Path("/sys/class/block")) -> list[tuple[str, str]]:
+def free_block_devices(ctx: Context, sys_block: str | Path = "/sys/class/block") -> list[tuple[str, str]]:
     """Return the block devices that 'pool init' could use, with their sizes.
 
     A device is free when it has a size, is writable, has no holders and no
@@ -110,9 +116,13 @@ def free_block_devices(ctx: Context, sys_block: Path = Path("/sys/class/block"))
     Device-mapper devices (LVs, crypt mappings), CD drives and RAM disks
     are left out. Everything is read from sysfs under ``sys_block``.
     """
+    from pathlib import Path
+
     from lvmvol import devices, lvm
     from lvmvol.mounts import read_mount_table
     from lvmvol.units import format_size
+
+    sys_block = Path(sys_block)
 
     mounted = {(entry.major, entry.minor) for entry in read_mount_table()}
     # PV names may be symbolic links such as /dev/mapper/NAME; compare kernel names.

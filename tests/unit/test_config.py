@@ -197,6 +197,17 @@ def test_invalid_toml(tmp_path: Path) -> None:
     assert raised.value.exit_code == 2
 
 
+def test_config_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "lvmvol.toml"
+    path.write_bytes(b'mount_root = "/srv/caf\xe9"\n')
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(str(path))
+
+    assert f"{path}: invalid TOML: the file is not UTF-8" in str(raised.value)
+    assert raised.value.exit_code == 2
+
+
 def test_directory_as_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(str(tmp_path))

@@ -107,7 +107,7 @@ def test_read_mount_table_own_process() -> None:
 def test_read_mount_table_non_utf8(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     mountinfo = tmp_path / "mountinfo"
     mountinfo.write_bytes(b"50 22 8:17 / /media/caf\xe9 rw - vfat /dev/sdb1 rw\n")
-    monkeypatch.setattr(mounts, "Path", lambda path: mountinfo)
+    monkeypatch.setattr(mounts, "MOUNTINFO", str(mountinfo))
     entries = mounts.read_mount_table()
     assert len(entries) == 1
 
