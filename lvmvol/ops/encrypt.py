@@ -34,7 +34,7 @@ from lvmvol.ops.context import Context, Outcome, before_step
 from lvmvol.ops.encryption import encryption_tags, generate_key, recorded_key
 from lvmvol.ops.inventory import Inventory, Volume, read_inventory
 from lvmvol.ops.mounting import ensure_active
-from lvmvol.ops.removal import users_of
+from lvmvol.ops.removal import after_udev_probes, users_of
 from lvmvol.units import format_size, round_up
 
 # Parent of cryptsetup's working directory, into which it writes the new
@@ -77,6 +77,8 @@ def encrypt_volume(
         )
     if volume.encrypted and not volume.encrypting:
         return _already_encrypted(ctx, volume, key, allow_discards)
+    inventory = after_udev_probes(ctx, inventory, [volume])
+    volume = inventory.volume(volume.full_name)
     _check_offline(volume)
 
     growth = round_up(crypt.ENCRYPT_REDUCE_BYTES, volume.lv.extent_size)

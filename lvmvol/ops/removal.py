@@ -50,6 +50,21 @@ def holders_of(volume: Volume) -> list[str]:
     return found
 
 
+def after_udev_probes(ctx: Context, inventory: Inventory, volumes: list[Volume]) -> Inventory:
+    """Return ``inventory``, read again once udev is idle if one of ``volumes`` is open with nothing visible using it.
+
+    udev runs blkid on a device when a program that wrote to it closes it,
+    so for a moment after a dd or mkfs exits, lvs can report the LV open.
+    Reading again after ``udevadm settle`` keeps that probe from being
+    reported as "open by a process". Volumes mounted or with an open mapping
+    are not probes, so they cost nothing here.
+    """
+    if not any(volume.lv.open and not volume.mapping_open and not volume.mounts for volume in volumes):
+        return inventory
+    devices.settle_udev(ctx.runner, ctx.config.device_timeout)
+    return read_inventory(ctx)
+
+
 def users_of(volume: Volume) -> list[str]:
     """Describe what uses ``volume``: its holders and an open dm-crypt mapping of its own."""
     found = holders_of(volume)
@@ -70,6 +85,8 @@ def remove_volumes(
     stay. All volumes are checked before the first one is removed.
     """
     inventory = read_inventory(ctx)
+    found = [inventory.find_volume(spec) for spec in specs]
+    inventory = after_udev_probes(ctx, inventory, [volume for volume in found if volume is not None])
     plan: list[tuple[str, Volume | None]] = []
     for spec in specs:
         volume = inventory.find_volume(spec)

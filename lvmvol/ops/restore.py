@@ -40,7 +40,7 @@ from lvmvol.errors import Conflict, InvalidInput, NotFound
 from lvmvol.names import RESTORE_COPY_SUFFIX, lv_device_path, restore_copy_name
 from lvmvol.ops.context import Context, Outcome, before_step, wait_for_device
 from lvmvol.ops.inventory import Inventory, Volume, read_inventory
-from lvmvol.ops.removal import users_of
+from lvmvol.ops.removal import after_udev_probes, users_of
 
 OPERATION = "restore"
 STEPS = ("mark", "copy", "deactivate", "merge", "rename", "activate", "finish")
@@ -63,6 +63,9 @@ def restore_volume(ctx: Context, spec: str, keep_snapshot: bool = False) -> Outc
     notes: list[str] = []
     if origin is None:
         snapshot = inventory.volume(spec)
+        origin = _origin_of(inventory, snapshot)
+        inventory = after_udev_probes(ctx, inventory, [origin, snapshot])
+        snapshot = inventory.volume(snapshot.full_name)
         origin = _origin_of(inventory, snapshot)
         _check_restorable(origin, snapshot)
         snapshot_name = snapshot.name

@@ -347,6 +347,7 @@ def test_encrypt_open_refused(key_ctx: Context, fake_runner: FakeRunner, plain_r
     with pytest.raises(Conflict) as raised:
         encrypt_volume(key_ctx, "plain", key_file)
     assert "open by a process" in str(raised.value)
+    assert "udevadm" in fake_runner.commands()
     assert_nothing_changed(fake_runner)
 
 

@@ -171,6 +171,32 @@ def test_remove_open_volume(scratch_ctx: Context, fake_runner: FakeRunner, mount
     with pytest.raises(Conflict) as raised:
         remove_volumes(scratch_ctx, ["snap1"])
     assert "open by a process" in str(raised.value)
+    # The open count was read again after udev settled, in case it was udev's own probe.
+    assert fake_runner.commands() == ["lvs", "udevadm", "lvs"]
+
+
+def test_remove_after_udev_probe(scratch_ctx: Context, fake_runner: FakeRunner, mount_table, monkeypatch: pytest.MonkeyPatch) -> None:
+    # blkid, run by udev after a writer closed the LV, keeps it open at the first read only.
+    monkeypatch.setattr(removal, "mounts_in_other_namespaces", lambda major, minor: [])
+    monkeypatch.setattr(removal.devices, "holders", lambda device: [])
+    probed = lv_row("snap1")
+    probed["lv_device_open"] = "open"
+    fake_runner.reply(
+        "lvs",
+        Reply(stdout=lvs_output(lv_row("pool"), probed)),
+        Reply(stdout=lvs_output(lv_row("pool"), lv_row("snap1"))),
+    )
+
+    remove_volumes(scratch_ctx, ["snap1"])
+
+    assert fake_runner.calls_of("udevadm")[0].argv == ["udevadm", "settle", "--timeout=30"]
+    assert fake_runner.executed_mutating() == [["lvremove", "--yes", "smokevg/snap1"]]
+
+
+def test_remove_unused_skips_settle(scratch_ctx: Context, smoke_runner: FakeRunner) -> None:
+    remove_volumes(scratch_ctx, ["snap1"])
+
+    assert "udevadm" not in smoke_runner.commands()
 
 
 def test_remove_held_by_device(scratch_ctx: Context, smoke_runner: FakeRunner, monkeypatch: pytest.MonkeyPatch) -> None:
