@@ -291,6 +291,9 @@ def release_loop_device(loop: LoopDevice) -> list[str]:
     if volume_groups or pv_label_present(loop.path):
         attempt(["pvremove", "-ff", "--yes", loop.path])
 
+    # udev probes the loop device after pvremove closes it, and a detach
+    # while it is open only sets autoclear, so let those probes finish first.
+    attempt(["udevadm", "settle", "--timeout=60"])
     attempt(["losetup", "--detach", loop.path])
 
     try:

@@ -23,7 +23,8 @@ INVALID, NOT_FOUND, CONFLICT = 2, 3, 4
 
 def system_state() -> dict:
     """Return what a failed command must leave unchanged: LVs with tags, dm devices, mounts."""
-    lvs = lvm_json("lvs", "-a", "-o", "vg_name,lv_name,lv_attr,lv_size,lv_tags,origin")
+    # lv_attr would include the open flag, which a udev probe can set for a moment.
+    lvs = lvm_json("lvs", "-a", "-o", "vg_name,lv_name,lv_active,lv_permissions,lv_skip_activation,lv_size,lv_tags,origin")
     mappings = run_command(["dmsetup", "ls"]).stdout.split("\n")
     with open("/proc/self/mountinfo") as handle:
         mounts = sorted(line.split()[4] for line in handle)

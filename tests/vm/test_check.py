@@ -89,7 +89,9 @@ def test_check_lists_and_repairs_leftovers(thin_pool, lvmvol, lvmvol_config, mou
     assert lvmvol("check").returncode == 0
 
 
-def test_check_reports_missing_loop_file(unique_name, lvmvol):
+def test_check_reports_missing_loop_file(unique_name, lvmvol, lvmvol_config, tmp_path):
+    # A list of its own: the default one outlives the test, and a later activate would miss the deleted file.
+    lvmvol_config["loop_file_list"] = str(tmp_path / "loop-files")
     vg = unique_name("vg")
     backing = os.path.join(os.environ["LVMVOL_VM_SCRATCH"], f"{vg}.img")
     try:

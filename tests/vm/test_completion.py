@@ -7,6 +7,9 @@ import sys
 from .helpers import lvm_json, run_command
 from .lvmvol_fixtures import mount_root, thin_pool  # noqa: F401
 
+# What completion must leave unchanged. Not lv_attr: its open flag can be a udev probe.
+LV_STATE = "lv_name,lv_active,lv_permissions,lv_skip_activation,lv_tags"
+
 
 def complete(config_path: str, line: str) -> list[str]:
     """Run Click's bash completion protocol in a new ``python -m lvmvol`` and return the names offered."""
@@ -29,7 +32,7 @@ def test_completion_offers_live_names(thin_pool, lvmvol, lvmvol_config):
     lvmvol("volume", "create", "weblogs", "--size", "32M")
     lvmvol("snapshot", "webdata", "webdata-snap")
     config = str(lvmvol_config.path)
-    lvs_before = lvm_json("lvs", "-o", "lv_name,lv_attr,lv_tags", thin_pool.vg)
+    lvs_before = lvm_json("lvs", "-o", LV_STATE, thin_pool.vg)
 
     volumes = complete(config, "lvmvol volume mount web")
     snapshots = complete(config, "lvmvol volume restore ")
@@ -38,7 +41,7 @@ def test_completion_offers_live_names(thin_pool, lvmvol, lvmvol_config):
     assert sorted(volumes) == ["webdata", "webdata-snap", "weblogs"]
     assert snapshots == ["webdata-snap"]
     assert pools == [thin_pool.spec]
-    assert lvm_json("lvs", "-o", "lv_name,lv_attr,lv_tags", thin_pool.vg) == lvs_before
+    assert lvm_json("lvs", "-o", LV_STATE, thin_pool.vg) == lvs_before
 
 
 def test_volume_ls_prints_names(thin_pool, lvmvol):

@@ -179,6 +179,8 @@ def make_key_file(directory: Path) -> str:
 def test_docker_walkthrough(thin_pool, lvmvol, lvmvol_config, mount_root, tmp_path, unique_name):
     origin = unique_name("dk")
     snapshot = f"{origin}-snap"
+    # Create waits for the lock the test holds below, with lists and lvs calls in between.
+    lvmvol_config["lock_timeout"] = 600
     server = PluginServer(lvmvol_config.path, tmp_path)
     server.start()
     try:

@@ -41,6 +41,22 @@ def make_thin_volume(loop_path: str, vg: str, pool_size: str = "256M", volume_si
     return f"/dev/{vg}/thin"
 
 
+def wait_until_detached(path: str, timeout: float = 30) -> bool:
+    """Return True once losetup no longer lists ``path``, False after ``timeout`` seconds.
+
+    A detach while udev still has the device open only sets autoclear, and
+    the kernel detaches it when udev closes it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        attached = run_command(["losetup", "--list", "--noheadings", "--output", "NAME"]).stdout.split()
+        if path not in attached:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+
+
 def rows_by_name(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
     return {row["lv_name"]: row for row in rows}
 
@@ -237,8 +253,7 @@ def test_release_loop_device_removes_stack(vm_scratch, unique_name, tmp_path):
     assert str(mountpoint) not in Path("/proc/self/mounts").read_text()
     assert not os.path.exists(f"/dev/mapper/{mapping}")
     assert vg not in {row["vg_name"] for row in lvm_json("vgs", "-o", "vg_name")}
-    attached = run_command(["losetup", "--list", "--noheadings", "--output", "NAME"]).stdout.split()
-    assert loop.path not in attached
+    assert wait_until_detached(loop.path)
     assert not loop.backing_file.exists()
 
 

@@ -96,7 +96,9 @@ def test_pool_init_default_size_uses_free_space(loop_device, unique_name, lvmvol
     assert int(lv_row(vg, "pool")["lv_size"]) > 400 * MiB
 
 
-def test_pool_init_file_backed(unique_name, lvmvol):
+def test_pool_init_file_backed(unique_name, lvmvol, lvmvol_config, tmp_path):
+    # A list of its own: the default one outlives the test, and a later activate would miss the deleted file.
+    lvmvol_config["loop_file_list"] = str(tmp_path / "loop-files")
     vg = unique_name("vg")
     backing = os.path.join(os.environ["LVMVOL_VM_SCRATCH"], f"{vg}.img")
     argv = ["pool", "init", "--file", backing, "--file-size", "256M", "--vg", vg, "--name", "fp"]

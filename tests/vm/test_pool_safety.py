@@ -202,7 +202,9 @@ def test_pool_rm_keeps_vg_lvmvol_did_not_create(loop_device, unique_name, lvmvol
     assert "lvmvol did not create it" in result.stderr
 
 
-def test_pool_rm_file_backed_detaches_and_deletes(unique_name, lvmvol):
+def test_pool_rm_file_backed_detaches_and_deletes(unique_name, lvmvol, lvmvol_config, tmp_path):
+    # A list of its own: the default one outlives the test, and a later activate would miss the deleted file.
+    lvmvol_config["loop_file_list"] = str(tmp_path / "loop-files")
     vg = unique_name("vg")
     backing = os.path.join(os.environ["LVMVOL_VM_SCRATCH"], f"{vg}.img")
     try:

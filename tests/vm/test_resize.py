@@ -44,6 +44,8 @@ def file_checksum(directory: str) -> str:
 )
 def test_resize_grows_every_layer(filesystem, encrypted, sizes, big_thin_pool, lvmvol, lvmvol_config, tmp_path):
     initial, added, final = (size * MiB for size in sizes)
+    # mkfs.xfs zeroes a 64 MiB log through dm-crypt, which can take minutes under emulation (an estimate).
+    lvmvol_config["command_timeout"] = 600
     vg = big_thin_pool.vg
     create = ["volume", "create", "grow", "--size", f"{initial}B", "--fs", filesystem]
     if encrypted:
