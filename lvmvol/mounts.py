@@ -78,6 +78,14 @@ def mounts_of(entries: list[MountEntry], major: int | None, minor: int | None) -
     return [entry for entry in entries if (entry.major, entry.minor) == (major, minor)]
 
 
+def mounts_by_device(entries: list[MountEntry]) -> dict[tuple[int, int], list[MountEntry]]:
+    """Group ``entries`` by device number, so a listing looks each volume up once instead of scanning the table."""
+    grouped: dict[tuple[int, int], list[MountEntry]] = {}
+    for entry in entries:
+        grouped.setdefault((entry.major, entry.minor), []).append(entry)
+    return grouped
+
+
 def mounts_in_other_namespaces(major: int, minor: int) -> list[tuple[int, str]]:
     """Return ``(pid, mountpoint)`` for mounts of the device in other mount namespaces.
 

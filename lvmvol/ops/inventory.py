@@ -13,7 +13,7 @@ from datetime import datetime
 
 from lvmvol import lvm, tags
 from lvmvol.errors import Conflict, InvalidInput, NotFound
-from lvmvol.mounts import MountEntry, mounts_of, read_mount_table
+from lvmvol.mounts import MountEntry, mounts_by_device, read_mount_table
 from lvmvol.names import crypt_mapping_name
 from lvmvol.ops.context import Context
 
@@ -318,21 +318,23 @@ def check_name_free(inventory: Inventory, vg: str, name: str) -> None:
             )
 
 
-def _mounts_of_volume(volume: Volume, mount_table: list[MountEntry]) -> list[MountEntry]:
+def _mounts_of_volume(volume: Volume, by_device: dict[tuple[int, int], list[MountEntry]]) -> list[MountEntry]:
     """Return the mounts of the volume's filesystem: on its dm-crypt mapping when encrypted."""
     if not volume.encrypted:
-        return mounts_of(mount_table, volume.lv.major, volume.lv.minor)
+        if volume.lv.major is None or volume.lv.minor is None:
+            return []
+        return list(by_device.get((volume.lv.major, volume.lv.minor), []))
     try:
         rdev = os.stat(volume.mapping_device).st_rdev
     except FileNotFoundError:
         return []
-    return mounts_of(mount_table, os.major(rdev), os.minor(rdev))
+    return list(by_device.get((os.major(rdev), os.minor(rdev)), []))
 
 
 def read_inventory(ctx: Context) -> Inventory:
     """Read all pools and volumes with one ``lvs`` call and the kernel's mount table."""
     all_lvs = lvm.list_lvs(ctx.runner)
-    mount_table = read_mount_table()
+    by_device = mounts_by_device(read_mount_table())
 
     pools = [Pool(lv) for lv in all_lvs if lv.segtype == "thin-pool" and tags.POOL in lv.tags]
     volumes = []
@@ -340,7 +342,7 @@ def read_inventory(ctx: Context) -> Inventory:
         if tags.VOLUME not in lv.tags:
             continue
         volume = Volume(lv)
-        volume.mounts = _mounts_of_volume(volume, mount_table)
+        volume.mounts = _mounts_of_volume(volume, by_device)
         volumes.append(volume)
     for pool in pools:
         pool.volume_count = sum(

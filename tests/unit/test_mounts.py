@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lvmvol import mounts
-from lvmvol.mounts import MountEntry, mounts_of, parse_mountinfo
+from lvmvol.mounts import MountEntry, mounts_by_device, mounts_of, parse_mountinfo
 
 from .conftest import MOUNTINFO
 from .fakes import FakeRunner
@@ -35,6 +35,16 @@ def test_parse_mountinfo_fields() -> None:
         source="/dev/root",
         options="rw,noatime",
     )
+
+
+def test_mounts_by_device_matches_mounts_of() -> None:
+    entries = parse_mountinfo(SAMPLE)
+
+    grouped = mounts_by_device(entries)
+
+    assert sorted(grouped) == [(98, 0), (254, 4), (254, 5)]
+    for major, minor in grouped:
+        assert grouped[(major, minor)] == mounts_of(entries, major, minor)
 
 
 def test_parse_mountinfo_count() -> None:
