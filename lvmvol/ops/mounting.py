@@ -302,12 +302,15 @@ def _make_mountpoint(ctx: Context, target: str) -> str | None:
     except OSError as error:
         # The checks before acting passed, so something changed since: a
         # remount read-only, a full filesystem, another program's directory.
-        _remove_made_directories(target, outermost)
         if error.errno == errno.EEXIST:
+            # The directory is the other program's, so only the parents made here go.
+            if outermost != target:
+                _remove_made_directories(os.path.dirname(target), outermost)
             raise Conflict(
                 f"mountpoint {target} appeared while lvmvol was creating it",
                 "run the command again once whatever made it is done",
             ) from None
+        _remove_made_directories(target, outermost)
         raise InvalidInput(
             f"cannot create mountpoint {target}: {error.strerror}",
             "choose a mountpoint on a writable filesystem, or create the directory first",

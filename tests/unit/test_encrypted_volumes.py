@@ -1019,10 +1019,14 @@ def test_mount_mkdir_race_conflict(
 ) -> None:
     serve_lvs(fake_runner, encrypted_row("vol1", user_key))
 
+    real_mkdir = os.mkdir
+
     def raced_mkdir(path: object, mode: int = 0o777) -> None:
+        real_mkdir(path)  # another program's directory, made just before lvmvol's mkdir
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
 
     monkeypatch.setattr("lvmvol.ops.mounting.os.mkdir", raced_mkdir)
     with pytest.raises(Conflict, match="appeared while lvmvol was creating it"):
         mount_volume(luks_ctx, "vol1", str(tmp_path / "vol1"))
     assert kernel.mappings == {}
+    assert (tmp_path / "vol1").is_dir()
