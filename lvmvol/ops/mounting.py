@@ -202,7 +202,7 @@ def _check_same_access(volume: Volume, entry: MountEntry, read_only: bool, expli
 def mount_details(
     ctx: Context, filesystem: str, target: str, read_only: bool, requested: list[str] | None = None
 ) -> dict:
-    """Return the ``mountpoint``, ``read_only`` and ``options`` that a mount of ``filesystem`` at ``target`` uses.
+    """Return the mountpoint, read-only flag and options for mounting ``filesystem`` at ``target``.
 
     The options are the configured ``mount_options``, then ``requested``,
     then ro or rw, then what the filesystem needs (nouuid for XFS snapshots).
@@ -303,9 +303,7 @@ def _make_mountpoint(ctx: Context, target: str) -> str | None:
         # The checks before acting passed, so something changed since: a
         # remount read-only, a full filesystem, another program's directory.
         if error.errno == errno.EEXIST:
-            # The directory is the other program's, so only the parents made here go.
-            if outermost != target:
-                _remove_made_directories(os.path.dirname(target), outermost)
+            # The directory is the other program's, and the parents made here now contain it, so all of it stays.
             raise Conflict(
                 f"mountpoint {target} appeared while lvmvol was creating it",
                 "run the command again once whatever made it is done",
